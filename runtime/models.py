@@ -1,0 +1,120 @@
+"""The model families, what weights each needs from the store, and how styles are prepared.
+
+Torch-free: this is what every command asks before it builds an engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.errors import UserError
+from runtime.images import resize, resize_shorter_side
+from runtime.store import Store, WeightsRecord
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    roles: dict[str, tuple[str, str]]  # role -> (layout, default weights name)
+    style_vector_shape: tuple[int, ...]
+    how_to_get: str
+
+
+FAMILIES: dict[str, Family] = {
+    "adain": Family(
+        name="adain",
+        roles={"vgg": ("adain_vgg", "adain-vgg"), "decoder": ("adain_decoder", "adain-decoder")},
+        style_vector_shape=(2, 512),
+        how_to_get="`stylize weights download` (the pytorch-AdaIN release files), or `stylize weights import vgg_normalised.pth decoder.pth`",
+    ),
+    "magenta": Family(
+        name="magenta",
+        roles={
+            "predictor": ("magenta_predictor", "magenta-predictor"),
+            "transformer": ("magenta_transformer", "magenta-transformer"),
+        },
+        style_vector_shape=(100,),
+        how_to_get="`stylize weights import style_predict_int8_256.tflite style_transfer_fp16_384.tflite`",
+    ),
+}
+DEFAULT_ORDER = ("adain", "magenta")
+STYLE_SIZE = {"adain": 512, "magenta": 256}
+
+
+@dataclass(frozen=True)
+class ModelWeights:
+    family: str
+    records: dict[str, WeightsRecord]
+
+    @property
+    def model_id(self) -> str:
+        """Identifies the exact weights: the key of cached style vectors and exported graphs."""
+        h = hashlib.sha256("".join(f"{role}={r.sha256};" for role, r in sorted(self.records.items())).encode())
+        return f"{self.family}-{h.hexdigest()[:16]}"
+
+
+def _missing_message(family: Family, missing: list[str], store: Store) -> str:
+    return (
+        f"{family.name} weights not installed ({', '.join(missing)} missing from {store.root}); "
+        f"get them with {family.how_to_get}"
+    )
+
+
+def find_weights(store: Store, family_name: str, overrides: dict[str, str] | None = None) -> ModelWeights:
+    """The store's weights for a family; UserError naming how to get them when missing."""
+    if family_name not in FAMILIES:
+        raise UserError(f"unknown model {family_name!r}: choose one of {', '.join(FAMILIES)}")
+    family = FAMILIES[family_name]
+    records: dict[str, WeightsRecord] = {}
+    missing = []
+    for role, (layout, default_name) in family.roles.items():
+        name = (overrides or {}).get(role, default_name)
+        record = store.weights(name)
+        if record is None:
+            missing.append(name)
+            continue
+        if record.layout != layout:
+            raise UserError(f"weights {name!r} have layout {record.layout}, but {family_name} needs {layout} for its {role}")
+        records[role] = record
+    if missing:
+        raise UserError(_missing_message(family, missing, store))
+    return ModelWeights(family_name, records)
+
+
+def default_family(store: Store) -> str:
+    """adain if its weights are installed, else magenta, else an error naming both ways in."""
+    for name in DEFAULT_ORDER:
+        family = FAMILIES[name]
+        if all(store.weights(default) is not None for _, default in family.roles.values()):
+            return name
+    ways = "; ".join(f"{f.name}: {f.how_to_get}" for f in FAMILIES.values())
+    raise UserError(f"no model weights installed in {store.root}. {ways}")
+
+
+def prepare_style(family: str, rgb: np.ndarray, style_size: int | None = None) -> np.ndarray:
+    """The style image as its style encoder wants it: AdaIN's shorter side at 512 (the
+    reference's default), Magenta's predictor at 256x256 (its training size)."""
+    size = style_size or STYLE_SIZE[family]
+    if family == "magenta":
+        return resize(rgb, size, size)
+    return resize_shorter_side(rgb, size)
+
+
+def mix_styles(vectors: list[np.ndarray], weights: list[float] | None = None) -> np.ndarray:
+    """Weighted mix of style vectors (weights normalised to sum to 1).
+
+    For AdaIN this is exactly the paper's interpolation of AdaIN outputs, since AdaIN is
+    affine in (mean, std).
+    """
+    if weights is None:
+        weights = [1.0] * len(vectors)
+    w = np.asarray(weights, dtype=np.float64)
+    if len(w) != len(vectors):
+        raise UserError(f"{len(w)} style weights given for {len(vectors)} styles")
+    if (w < 0).any() or w.sum() <= 0:
+        raise UserError("style weights must be non-negative and not all zero")
+    w = w / w.sum()
+    return sum(float(wi) * v.astype(np.float64) for wi, v in zip(w, vectors)).astype(np.float32)

@@ -1,0 +1,1 @@
+"""PyTorch side: model definitions, weight import, losses, Gatys optimisation, training."""

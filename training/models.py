@@ -1,0 +1,44 @@
+"""Torch modules of each model family, built from weights in the store.
+
+Every stylizer module has ``encode_style(style NCHW) -> vector`` and
+``forward(content NCHW, style_vec, alpha) -> NCHW``: the two graphs of DESIGN.md section 2.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from runtime.models import FAMILIES, ModelWeights
+from runtime.store import Store
+from training.weights_io import load_torch_state
+
+
+def build_stylizer(family: str, states: dict[str, dict[str, torch.Tensor]] | None = None) -> nn.Module:
+    """The family's stylizer; with ``states`` None its weights stay at their random init."""
+    if family == "adain":
+        from training.adain.net import AdaINStylizer, build_decoder, build_vgg
+
+        vgg, decoder = build_vgg(), build_decoder()
+        if states:
+            vgg.load_state_dict(states["vgg"], strict=True)
+            decoder.load_state_dict(states["decoder"], strict=True)
+        return AdaINStylizer(vgg, decoder)
+    if family == "magenta":
+        from training.magenta.model import StylePredictor, Transformer
+        from training.magenta.stylizer import MagentaStylizer
+
+        predictor, transformer = StylePredictor(), Transformer()
+        if states:
+            predictor.load_state_dict(states["predictor"], strict=True)
+            transformer.load_state_dict(states["transformer"], strict=True)
+        return MagentaStylizer(predictor, transformer)
+    raise ValueError(f"unknown model family {family!r}")
+
+
+def load_stylizer(store: Store, weights: ModelWeights) -> nn.Module:
+    family = FAMILIES[weights.family]
+    states = {}
+    for role, (layout, _) in family.roles.items():
+        _, states[role] = load_torch_state(store, weights.records[role].name, layout)
+    return build_stylizer(weights.family, states).eval()

@@ -1,0 +1,97 @@
+"""Reading weights files of every supported format into the store, and back into torch.
+
+``.pth``/``.pt`` (torch state dicts, loaded with ``weights_only=True``), ``.safetensors``
+and Magenta's ``.tflite`` are recognised by their layout, checked key by key and shape by
+shape (training/layouts.py), and written into the store as float32 safetensors.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from runtime.errors import UserError
+from runtime.store import Store, WeightsRecord, sha256_file
+from training.layouts import DEFAULT_NAMES, LAYOUTS, check_layout, closest_layout, identify_layout
+
+SUFFIXES = (".pth", ".pt", ".safetensors", ".tflite")
+
+
+def read_weights_file(path: str | os.PathLike[str]) -> tuple[str, dict[str, np.ndarray]]:
+    """(layout, tensors) of a weights file; UserError when it is not one we know."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"weights file not found: {p}")
+    if p.is_dir():
+        raise UserError(f"weights path is a folder, expected a file: {p}")
+    if p.stat().st_size == 0:
+        raise UserError(f"weights file is empty: {p}")
+    suffix = p.suffix.lower()
+    if suffix == ".tflite":
+        from training.magenta.tflite_import import read_tflite
+
+        return read_tflite(p)
+    if suffix in (".pth", ".pt"):
+        tensors = _read_torch(p)
+    elif suffix == ".safetensors":
+        tensors = _read_safetensors(p)
+    else:
+        raise UserError(f"unknown weights format {suffix!r} for {p}: expected one of {', '.join(SUFFIXES)}")
+    shapes = {k: tuple(v.shape) for k, v in tensors.items()}
+    layout = identify_layout(shapes)
+    if layout is None:
+        best, shared = closest_layout(shapes)
+        if shared == 0:
+            raise UserError(f"{p} is not a known weights layout (expected one of: {', '.join(LAYOUTS)})")
+        problems = check_layout(best, shapes)
+        raise UserError(f"{p} does not match layout {best}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    problems = check_layout(layout, shapes)
+    if problems:
+        raise UserError(f"{p} does not match layout {layout}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    return layout, tensors
+
+
+def _read_torch(p: Path) -> dict[str, np.ndarray]:
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle, zip and torch errors alike: the file is not a state dict
+        raise UserError(f"cannot read {p} as a PyTorch weights file: {str(e).splitlines()[0]}") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise UserError(f"{p} does not hold a state dict of tensors")
+    return {k: v.detach().float().numpy() for k, v in obj.items()}
+
+
+def _read_safetensors(p: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    try:
+        return {k: v.astype(np.float32) for k, v in load_file(str(p)).items()}
+    except Exception as e:  # safetensors raises its own error types for damaged headers
+        raise UserError(f"cannot read {p} as safetensors: {e}") from None
+
+
+def import_weights(store: Store, path: str | os.PathLike[str], name: str | None = None) -> WeightsRecord:
+    layout, tensors = read_weights_file(path)
+    return store.put_weights(
+        name or DEFAULT_NAMES[layout],
+        tensors,
+        layout=layout,
+        source=str(Path(path).resolve()),
+        source_sha256=sha256_file(path),
+    )
+
+
+def load_torch_state(store: Store, name: str, layout: str) -> tuple[WeightsRecord, dict[str, torch.Tensor]]:
+    """A state dict from the store, refusing weights of another layout."""
+    record, arrays = store.load_weights(name)
+    if record.layout != layout:
+        raise UserError(f"weights {name!r} have layout {record.layout}, expected {layout}")
+    problems = check_layout(layout, {k: tuple(v.shape) for k, v in arrays.items()})
+    if problems:
+        raise UserError(f"weights {name!r} in the store do not match {layout}: {problems[0]}")
+    return record, {k: torch.from_numpy(v.copy()) for k, v in arrays.items()}
