@@ -1,0 +1,67 @@
+"""Shared fixtures: the ../shared folder, random AdaIN weights in the official layout, stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DATA = SHARED / "data"
+MAGENTA_WEIGHTS = SHARED / "weights" / "magenta"
+
+
+def need_data() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"real test data not found: {DATA} (the ../shared folder beside the repository)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return need_data()
+
+
+@pytest.fixture(scope="session")
+def adain_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """vgg_normalised.pth and decoder.pth with random weights in the release layout."""
+    pytest.importorskip("torch")
+    from training.adain.random_weights import write_random_adain
+
+    return write_random_adain(tmp_path_factory.mktemp("adain_weights"), seed=0)
+
+
+@pytest.fixture()
+def empty_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "store"
+    monkeypatch.setenv("STYLIZE_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def adain_store_dir(adain_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from runtime.store import Store
+    from training.weights_io import import_weights
+
+    home = tmp_path_factory.mktemp("adain_store")
+    store = Store(home)
+    for f in adain_files:
+        import_weights(store, f)
+    return home
+
+
+@pytest.fixture()
+def adain_store(adain_store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("STYLIZE_HOME", str(adain_store_dir))
+    return adain_store_dir
+
+
+def rng_image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth random RGB image in [0, 1] (smooth so features are not pure noise)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    small = rng.random((max(2, h // 8), max(2, w // 8), 3)).astype(np.float32)
+    return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1)
