@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from runtime.errors import UserError
 
 # Subcommand modules; each has ``register(subparsers)`` which sets ``func`` on its parser.
-_COMMANDS = ("image", "weights")
+_COMMANDS = ("image", "video", "live", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # OpenCV's own warnings (a camera index that fails to open, say) would add lines to our one-line errors
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

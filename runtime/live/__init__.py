@@ -1,0 +1,1 @@
+"""Live stylisation: threaded capture, the newest frame first, a window or headless."""

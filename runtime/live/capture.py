@@ -1,0 +1,135 @@
+"""Camera, stream or file capture in its own thread, always handing out the newest frame.
+
+Latency comes first: a frame not taken before the next one arrives is dropped (and
+counted). A file used as a camera is paced at its own frame rate, so it behaves like one.
+A stream that stops delivering is reopened with back-off before giving up.
+"""
+
+from __future__ import annotations
+
+import glob
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.errors import UserError
+
+
+@dataclass
+class Frame:
+    bgr: np.ndarray  # uint8 HxWx3, as OpenCV delivers it
+    index: int  # capture order, from 0
+    t_capture: float  # time.perf_counter() when it was read
+
+
+def parse_source(source: str) -> int | str:
+    """An integer camera index, else a URL or a file path."""
+    return int(source) if source.isdigit() else source
+
+
+def _open(source: int | str):  # noqa: ANN202 (cv2.VideoCapture)
+    import cv2
+
+    if isinstance(source, str) and "://" not in source:
+        if not Path(source).exists():
+            raise UserError(f"camera source not found: {source} (give a camera index, a URL or an existing file)")
+    cap = cv2.VideoCapture(source)
+    if not cap.isOpened():
+        cap.release()
+        if isinstance(source, int):
+            devices = sorted(glob.glob("/dev/video*"))
+            tried = ", ".join(devices) if devices else "no /dev/video* devices exist on this machine"
+            raise UserError(f"camera {source} is not available (devices found: {tried}); try --camera N, a URL or a video file")
+        raise UserError(f"cannot open {source} as a video source")
+    return cap
+
+
+class Capture:
+    """Reads frames in a background thread; ``latest()`` waits for a frame newer than the last."""
+
+    def __init__(self, source: int | str, *, retries: int = 5, pace_files: bool = True, loop: bool = False) -> None:
+        import cv2
+
+        self.source = source
+        self.retries = retries
+        self.loop = loop
+        self._cap = _open(source)
+        self.is_file = isinstance(source, str) and "://" not in source
+        fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
+        self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
+        self._pace = 1.0 / self.fps if (self.is_file and pace_files) else 0.0
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._taken = -1
+        self._stop = threading.Event()
+        self.ended = False
+        self.error: str | None = None
+        self.read_count = 0
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._thread.start()
+
+    def _reopen(self) -> bool:
+        delay = 0.5
+        for attempt in range(1, self.retries + 1):
+            if self._stop.wait(delay):
+                return False
+            try:
+                self._cap.release()
+                self._cap = _open(self.source)
+                return True
+            except UserError:
+                delay = min(delay * 2, 8.0)
+        self.error = f"{self.source} stopped delivering frames and did not come back after {self.retries} retries"
+        return False
+
+    def _run(self) -> None:
+        next_time = time.perf_counter()
+        while not self._stop.is_set():
+            ok, bgr = self._cap.read()
+            if not ok:
+                if self.is_file and self.loop and self.read_count:
+                    import cv2
+
+                    self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    continue
+                if self.is_file or not self._reopen():
+                    break
+                continue
+            if self._pace:
+                next_time += self._pace
+                delay = next_time - time.perf_counter()
+                if delay > 0 and self._stop.wait(delay):
+                    break
+            with self._cond:
+                if self._frame is not None and self._frame.index != self._taken:
+                    self.dropped += 1
+                self._frame = Frame(bgr, self.read_count, time.perf_counter())
+                self.read_count += 1
+                self._cond.notify_all()
+        with self._cond:
+            self.ended = True
+            self._cond.notify_all()
+
+    def latest(self, timeout: float = 5.0) -> Frame | None:
+        """The newest frame not yet taken; None when the source has ended (see ``error``)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._frame is None or self._frame.index == self._taken:
+                if self.ended:
+                    return None
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.error = f"no frame from {self.source} for {timeout:.0f} s"
+                    return None
+                self._cond.wait(remaining)
+            self._taken = self._frame.index
+            return self._frame
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self._cap.release()

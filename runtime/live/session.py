@@ -1,0 +1,189 @@
+"""The live loop: newest frame -> stylise -> show / record / virtual camera, with an overlay.
+
+Keys in the window: 1-9 switch style, [ and ] change alpha, c toggles colour preservation
+(luminance), o shows the original beside the result, s saves a snapshot, q or Esc quits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from runtime.color import keep_luminance
+from runtime.engine import Engine
+from runtime.images import save_image, shorter_side_size
+
+WINDOW = "stylize live"
+KEYS_HELP = "1-9 style  [ ] alpha  c colour  o original  s snapshot  q quit"
+
+
+@dataclass
+class LiveOptions:
+    size: int = 360
+    alpha: float = 1.0
+    preserve_color: bool = False
+    show_original: bool = False
+    window: bool = True
+    max_frames: int = 0  # 0: until quit or the source ends
+    record: Path | None = None
+    virtual_cam: bool = False
+    snapshot_dir: Path = Path(".")
+
+
+@dataclass
+class StageTimes:
+    """Per-stage latency in ms of every processed frame (for the summary and benchmarks)."""
+
+    capture_wait: list[float] = field(default_factory=list)
+    preprocess: list[float] = field(default_factory=list)
+    inference: list[float] = field(default_factory=list)
+    postprocess: list[float] = field(default_factory=list)
+    output: list[float] = field(default_factory=list)
+    latency: list[float] = field(default_factory=list)  # capture to shown
+
+    def medians(self) -> dict[str, float]:
+        return {k: float(np.median(v)) if v else 0.0 for k, v in self.__dict__.items()}
+
+
+@dataclass
+class LiveSummary:
+    frames: int
+    captured: int
+    dropped: int
+    seconds: float
+    times: StageTimes
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def _overlay(bgr: np.ndarray, lines: list[str]) -> None:
+    import cv2
+
+    y = 22
+    for line in lines:
+        cv2.putText(bgr, line, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(bgr, line, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+        y += 22
+
+
+class LiveSession:
+    def __init__(self, engine: Engine, style_vectors: list[np.ndarray], style_names: list[str], options: LiveOptions) -> None:
+        self.engine = engine
+        self.vectors = style_vectors
+        self.names = style_names
+        self.opt = options
+        self.style_index = 0
+        self.times = StageTimes()
+        self._recent = deque(maxlen=30)
+
+    # key handling -------------------------------------------------------------------
+    def handle_key(self, key: int) -> bool:
+        """Apply one key press; False means quit."""
+        if key in (ord("q"), 27):
+            return False
+        if ord("1") <= key <= ord("9") and key - ord("1") < len(self.vectors):
+            self.style_index = key - ord("1")
+        elif key == ord("["):
+            self.opt.alpha = max(0.0, round(self.opt.alpha - 0.1, 2))
+        elif key == ord("]"):
+            self.opt.alpha = min(1.0, round(self.opt.alpha + 0.1, 2))
+        elif key == ord("c"):
+            self.opt.preserve_color = not self.opt.preserve_color
+        elif key == ord("o"):
+            self.opt.show_original = not self.opt.show_original
+        elif key == ord("s"):
+            self._snapshot = True
+        return True
+
+    # one frame ----------------------------------------------------------------------
+    def process(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """BGR uint8 camera frame -> (stylised BGR uint8, the RGB input it was made from)."""
+        import cv2
+
+        t0 = time.perf_counter()
+        h, w = shorter_side_size(bgr.shape[0], bgr.shape[1], self.opt.size)
+        small = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != bgr.shape[:2] else bgr
+        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
+        t1 = time.perf_counter()
+        out = self.engine.stylize(rgb[None], self.vectors[self.style_index], self.opt.alpha)[0]
+        t2 = time.perf_counter()
+        if self.opt.preserve_color:
+            out = keep_luminance(np.clip(out, 0.0, 1.0), rgb)
+        out_bgr = cv2.cvtColor((np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
+        t3 = time.perf_counter()
+        self.times.preprocess.append((t1 - t0) * 1e3)
+        self.times.inference.append((t2 - t1) * 1e3)
+        self.times.postprocess.append((t3 - t2) * 1e3)
+        return out_bgr, rgb
+
+    def compose(self, out_bgr: np.ndarray, small_rgb: np.ndarray) -> np.ndarray:
+        import cv2
+
+        view = out_bgr
+        if self.opt.show_original:
+            orig = cv2.cvtColor((small_rgb * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
+            view = np.concatenate([orig, out_bgr], axis=1)
+        else:
+            view = out_bgr.copy()
+        fps = (len(self._recent) - 1) / (self._recent[-1] - self._recent[0]) if len(self._recent) > 1 else 0.0
+        lat = self.times.latency[-1] if self.times.latency else 0.0
+        _overlay(
+            view,
+            [
+                f"{fps:5.1f} fps  {lat:4.0f} ms  {self.engine.backend}",
+                f"style {self.style_index + 1}/{len(self.vectors)} {self.names[self.style_index]}  alpha {self.opt.alpha:.1f}"
+                + ("  colour kept" if self.opt.preserve_color else ""),
+            ],
+        )
+        return view
+
+    # the loop -----------------------------------------------------------------------
+    def run(self, capture, recorder=None, virtual_cam=None) -> LiveSummary:  # noqa: ANN001
+        import cv2
+
+        self._snapshot = False
+        if self.opt.window:
+            cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+            cv2.createTrackbar("alpha %", WINDOW, int(self.opt.alpha * 100), 100, lambda v: setattr(self.opt, "alpha", v / 100))
+        frames = 0
+        start = time.perf_counter()
+        try:
+            while not self.opt.max_frames or frames < self.opt.max_frames:
+                t_wait = time.perf_counter()
+                frame = capture.latest()
+                if frame is None:
+                    break
+                self.times.capture_wait.append((time.perf_counter() - t_wait) * 1e3)
+                out_bgr, small_rgb = self.process(frame.bgr)
+                t_out = time.perf_counter()
+                if recorder is not None:
+                    recorder.write(cv2.cvtColor(out_bgr, cv2.COLOR_BGR2RGB), frame.t_capture)
+                if virtual_cam is not None:
+                    virtual_cam.send(cv2.cvtColor(out_bgr, cv2.COLOR_BGR2RGB))
+                if self._snapshot:
+                    path = self.opt.snapshot_dir / time.strftime("stylize-%Y%m%d-%H%M%S.png")
+                    save_image(path, cv2.cvtColor(out_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0)
+                    print(f"snapshot saved: {path}")
+                    self._snapshot = False
+                if self.opt.window:
+                    cv2.imshow(WINDOW, self.compose(out_bgr, small_rgb))
+                    key = cv2.waitKey(1) & 0xFF
+                    if key != 0xFF and not self.handle_key(key):
+                        break
+                    if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+                        break
+                now = time.perf_counter()
+                self.times.output.append((now - t_out) * 1e3)
+                self.times.latency.append((now - frame.t_capture) * 1e3)
+                self._recent.append(now)
+                frames += 1
+        finally:
+            if self.opt.window:
+                cv2.destroyWindow(WINDOW)
+        return LiveSummary(frames, capture.read_count, capture.dropped, time.perf_counter() - start, self.times)

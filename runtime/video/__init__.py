@@ -1,0 +1,26 @@
+"""Video files through a frame-processing callable: decode -> process -> encode, with audio.
+
+The model is not this package's concern: ``convert_video`` takes any callable that maps
+RGB uint8 frames (N, H, W, 3) to frames of the same shape. See ``convert.py``.
+"""
+
+from runtime.video.containers import FORMATS, OutputFormat, is_folder_output, output_format
+from runtime.video.convert import convert_video
+from runtime.video.image_sequence import natural_key
+from runtime.video.reader import iter_frames
+from runtime.video.source import Source, SourceInfo, open_source
+from runtime.video.summary import ConversionSummary
+
+__all__ = [
+    "FORMATS",
+    "ConversionSummary",
+    "OutputFormat",
+    "Source",
+    "SourceInfo",
+    "convert_video",
+    "is_folder_output",
+    "iter_frames",
+    "natural_key",
+    "open_source",
+    "output_format",
+]

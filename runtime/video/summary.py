@@ -1,0 +1,73 @@
+"""What a conversion reports back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ConversionSummary:
+    """What a conversion did and how long each stage worked.
+
+    ``decode_s``/``process_s``/``encode_s`` are the seconds each pipeline stage spent
+    working rather than waiting on its queues. With perfect overlap the slowest stage is
+    busy the whole run: ``efficiency`` = its busy time / wall time (1.0 is ideal). On a
+    machine with fewer cores than busy stages the busy times include time spent waiting
+    for a core (or for the GIL), so they overstate each stage's own cost.
+    """
+
+    source: str
+    output: str
+    frames_in: int
+    """Frames decoded (corrupt ones not counted)."""
+    frames_out: int
+    """Frames written (differs from ``frames_in`` only when ``fps`` converts the rate)."""
+    frames_skipped: int
+    """Corrupt packets or frames skipped."""
+    frames_dropped: int
+    """Frames left out by ``fps`` rate conversion."""
+    timestamps_adjusted: int
+    """Frames whose timestamp was moved to keep timestamps strictly increasing."""
+    input_size: tuple[int, int]
+    """(width, height) of the decoded frames (display orientation)."""
+    output_size: tuple[int, int]
+    """(width, height) given to ``process`` and written."""
+    audio_copied: int
+    audio_transcoded: int
+    audio_dropped: int
+    """Audio streams not written (PNG frame folders hold no audio)."""
+    wall_s: float
+    fps: float
+    """Frames written per second of wall time."""
+    decode_s: float
+    process_s: float
+    encode_s: float
+
+    @property
+    def bottleneck(self) -> str:
+        stages = {"decode": self.decode_s, "process": self.process_s, "encode": self.encode_s}
+        return max(stages, key=lambda k: stages[k])
+
+    @property
+    def efficiency(self) -> float:
+        return max(self.decode_s, self.process_s, self.encode_s) / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "bottleneck": self.bottleneck, "efficiency": self.efficiency}
+
+    def describe(self) -> str:
+        """One line for the terminal."""
+        audio = []
+        if self.audio_copied:
+            audio.append(f"{self.audio_copied} copied")
+        if self.audio_transcoded:
+            audio.append(f"{self.audio_transcoded} re-encoded")
+        if self.audio_dropped:
+            audio.append(f"{self.audio_dropped} dropped")
+        extra = f", {self.frames_skipped} corrupt skipped" if self.frames_skipped else ""
+        return (
+            f"{self.output}: {self.frames_out} frames {self.output_size[0]}x{self.output_size[1]}{extra}, "
+            f"audio {', '.join(audio) or 'none'}; {self.wall_s:.1f} s, {self.fps:.1f} fps "
+            f"(busy: decode {self.decode_s:.1f} s, process {self.process_s:.1f} s, encode {self.encode_s:.1f} s)"
+        )
