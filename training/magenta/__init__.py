@@ -1,0 +1,1 @@
+"""Magenta arbitrary image stylisation (Ghiasi et al. 2017): PyTorch modules and TFLite import."""

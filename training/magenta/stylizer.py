@@ -1,0 +1,35 @@
+"""Magenta's two networks behind the common stylizer interface.
+
+``alpha`` mixes the style vector with the content image's own vector, as Magenta does
+(``alpha * style + (1 - alpha) * predictor(content)``): alpha 0 paints the content in its
+own style, which keeps it recognisable, rather than returning the photo unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PREDICTOR_SIZE = 256
+
+
+class MagentaStylizer(nn.Module):
+    def __init__(self, predictor: nn.Module, transformer: nn.Module) -> None:
+        super().__init__()
+        self.predictor = predictor
+        self.transformer = transformer
+
+    def encode_style(self, style: torch.Tensor) -> torch.Tensor:
+        """Style image (the runtime has resized it to 256x256) -> [N, 100]."""
+        if style.shape[-2:] != (PREDICTOR_SIZE, PREDICTOR_SIZE):
+            style = F.interpolate(style, size=(PREDICTOR_SIZE, PREDICTOR_SIZE), mode="bilinear", align_corners=False)
+        return self.predictor(style)
+
+    def forward(self, content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
+        if isinstance(alpha, (int, float)) and alpha == 1.0:
+            vec = style_vec
+        else:
+            own = self.encode_style(content)
+            vec = alpha * style_vec + (1 - alpha) * own
+        return self.transformer(content, vec)
