@@ -1,0 +1,120 @@
+"""``stylize train``: train or fine-tune the AdaIN decoder on folders of images.
+
+PyTorch and ``training`` are imported inside ``run`` only (DESIGN.md section 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from runtime.cli.common import store_from
+from runtime.errors import UserError
+
+HELP = "train or fine-tune the AdaIN decoder on folders of content and style images"
+
+EPILOG = """\
+examples:
+  stylize train --content photos/ --style paintings/ --name my-decoder
+  stylize train --content photos/ --style paintings/ --init adain-decoder --iters 5000 --name tuned
+  stylize train --name my-decoder --resume                 # continue after a stop
+  stylize image photo.jpg --style s.jpg --weights my-decoder -o out.png
+  torchrun --nproc-per-node=4 -m runtime.cli train --content ... --style ...   # 4 GPUs, --batch per GPU
+
+The VGG-19 encoder comes from the store (adain-vgg); training never uses random encoder
+weights. Checkpoints, log.csv, TensorBoard logs and sample grids go to the run folder
+(default STORE/runs/NAME); each checkpoint's decoder is also written to the store as NAME.
+Ctrl-C stops after the current iteration with a checkpoint; --resume continues from it."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help=HELP,
+        description=HELP + " (the AdaIN paper's loss, pytorch-AdaIN's schedule).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    data = p.add_argument_group("data (new runs; a resumed run keeps its own)")
+    data.add_argument("--content", type=Path, metavar="DIR", help="folder of content images, searched recursively")
+    data.add_argument("--style", type=Path, metavar="DIR", help="folder of style images, searched recursively")
+    data.add_argument("--size", type=int, metavar="S", help="random crop size, a multiple of 8 (default 256)")
+    data.add_argument("--load-size", type=int, metavar="L", help="shorter side the images are resized to before cropping (default 512)")
+    data.add_argument("--batch", type=int, metavar="B", help="images per batch (per process under torchrun; default 8)")
+    data.add_argument("--workers", type=int, metavar="N", help="DataLoader worker processes (default min(4, CPU cores))")
+    opt = p.add_argument_group("optimisation (new runs; a resumed run keeps its own)")
+    opt.add_argument("--iters", type=int, metavar="N", help="train until iteration N (default 160000; a resumed run: its own)")
+    opt.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4)")
+    opt.add_argument("--lr-decay", type=float, help="lr / (1 + decay * iteration) (default 5e-5)")
+    opt.add_argument("--style-weight", type=float, help="style loss weight (default 10)")
+    opt.add_argument("--content-weight", type=float, help="content loss weight (default 1)")
+    opt.add_argument("--seed", type=int, help="seed of the decoder's init, the sampling order and the crops (default 0)")
+    opt.add_argument("--vgg", metavar="NAME", help="VGG encoder weights in the store (default adain-vgg)")
+    opt.add_argument("--init", metavar="NAME|FILE", help="start from a decoder: a store name (e.g. adain-decoder) or a .pth/.safetensors/checkpoint file")
+    run = p.add_argument_group("run")
+    run.add_argument("--name", default="adain-trained", help="store name of the trained decoder (default adain-trained)")
+    run.add_argument("--run-dir", type=Path, metavar="DIR", help="checkpoints, logs and samples (default STORE/runs/NAME)")
+    run.add_argument("--resume", nargs="?", const="latest", metavar="CKPT", help="continue the run from its newest checkpoint, or from CKPT")
+    run.add_argument("--save-every", type=int, default=1000, metavar="N", help="checkpoint every N iterations (default 1000)")
+    run.add_argument("--sample-every", type=int, default=1000, metavar="N", help="sample grid every N iterations (default 1000)")
+    run.add_argument("--log-every", type=int, default=10, metavar="N", help="CSV/TensorBoard row every N iterations (default 10)")
+    run.add_argument("--keep", type=int, default=3, metavar="N", help="keep the newest N checkpoints, 0 keeps all (default 3)")
+    run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)")
+    run.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="fp16 mixed precision (default: on with CUDA)")
+    run.add_argument("--overwrite", action="store_true", help="replace store weights called NAME that another run or import wrote")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    try:
+        import torch  # noqa: F401
+
+        from training.train.loop import TrainConfig, train
+    except ImportError as e:
+        raise UserError(f"training needs PyTorch: pip install 'stylize[train]' ({e})") from None
+    if not args.resume and (args.content is None or args.style is None):
+        raise UserError("--content DIR and --style DIR are required (or --resume to continue a run)")
+    cfg = TrainConfig(
+        content=str(args.content) if args.content else None,
+        style=str(args.style) if args.style else None,
+        iters=args.iters,
+        name=args.name,
+        run_dir=str(args.run_dir) if args.run_dir else None,
+        resume=args.resume,
+        init=args.init,
+        batch=args.batch,
+        size=args.size,
+        load_size=args.load_size,
+        lr=args.lr,
+        lr_decay=args.lr_decay,
+        style_weight=args.style_weight,
+        content_weight=args.content_weight,
+        seed=args.seed,
+        vgg=args.vgg,
+        save_every=args.save_every,
+        sample_every=args.sample_every,
+        log_every=args.log_every,
+        keep=args.keep,
+        workers=args.workers,
+        device=args.device,
+        amp=args.amp,
+        overwrite=args.overwrite,
+        progress=args.progress,
+    )
+    store = store_from(args)
+    result = train(cfg, store, say=None)
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    last = result.history[-1] if result.history else {}
+    losses = f" (loss {last['loss']:.4g}: content {last['loss_content']:.4g}, style {last['loss_style']:.4g})" if last else ""
+    print(f"iteration {result.iteration}{losses}; checkpoint {result.checkpoint}")
+    if result.record is not None:
+        print(f"decoder stored as {result.record.name} in {store.root}: use it with --weights {result.record.name}")
+    if result.interrupted:
+        print(f"stopped at iteration {result.iteration}; continue with: stylize train --name {args.name} --resume"
+              + (f" --run-dir {args.run_dir}" if args.run_dir else ""))
+        return 130
+    return 0
