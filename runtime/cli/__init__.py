@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from runtime.errors import UserError
 
 # Subcommand modules; each has ``register(subparsers)`` which sets ``func`` on its parser.
-_COMMANDS = ("image", "video", "live", "weights", "paint", "train")
+_COMMANDS = ("image", "video", "live", "weights", "paint", "train", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,179 @@
+"""The ONNX Runtime engine: the two exported graphs of a model family behind the Engine protocol.
+
+Torch-free. The graphs come from ``stylize export`` (``ROOT/onnx/MODEL_ID/PRECISION/``),
+and must carry the ``model_id`` of the weights asked for: graphs exported from other
+weights are refused, never run.
+
+Execution provider: CUDA where ``onnxruntime-gpu`` is installed and a GPU is really usable,
+else CPU. ONNX Runtime falls back to CPU silently when the CUDA provider cannot load (missing
+CUDA / cuDNN libraries, no device); the engine compares the providers the session really got
+with those it asked for and exposes the one in use as ``engine.provider``. With
+``device="cuda"`` a fall-back is an error; with ``device="auto"`` it is reported once on stderr.
+
+Frames: ``stylize()`` takes and returns float32 RGB in [0, 1], NHWC (the Engine protocol).
+The shipped stylizer graph takes uint8 NHWC frames (export/README.md), so ``stylize()``
+rounds to 8 bits on the way in and out; ``stylize_uint8()`` is the copy-only path for 8-bit
+frames (capture, video), which is what the graph was made for. A float-NCHW graph
+(``stylize export --frames float-nchw``) is run as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from runtime.errors import UserError
+from runtime.models import FAMILIES, ModelWeights
+from runtime.store import Store
+
+GRAPHS = ("style_encoder", "stylizer")
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+def graph_folder(store: Store, model_id: str, precision: str = "fp32") -> Path:
+    """Where ``stylize export`` puts a model's graphs: ``ROOT/onnx/MODEL_ID/PRECISION``."""
+    return store.root / "onnx" / model_id / precision
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may use (affinity / cgroup aware where the OS says)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def session_options(threads: int | None = None):  # noqa: ANN201 (onnxruntime.SessionOptions)
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads or cpu_cores()
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return so
+
+
+def choose_providers(device: str = "auto") -> list[str]:
+    """The providers to ask for: CUDA first where this onnxruntime build has it."""
+    import onnxruntime as ort
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"unknown device {device!r} for the onnxruntime backend: auto, cpu or cuda")
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return [CPU]
+    if CUDA in available:
+        return [CUDA, CPU]
+    if device == "cuda":
+        raise UserError(
+            f"--device cuda: this onnxruntime ({ort.__version__}) has no CUDA provider "
+            f"(available: {', '.join(available)}); install onnxruntime-gpu"
+        )
+    return [CPU]
+
+
+def open_session(path: Path, providers: list[str], threads: int | None = None):  # noqa: ANN201
+    """An InferenceSession and the provider it really uses (first of ``get_providers()``)."""
+    import onnxruntime as ort
+
+    try:
+        with warnings.catch_warnings():  # the fall-back is detected and reported by the caller
+            warnings.simplefilter("ignore")
+            session = ort.InferenceSession(str(path), session_options(threads), providers=providers)
+    except Exception as e:  # onnxruntime raises its own exception types for bad files
+        raise UserError(f"cannot load ONNX graph {path}: {str(e).splitlines()[0]}") from None
+    return session, session.get_providers()[0]
+
+
+def read_metadata(session) -> dict[str, str]:  # noqa: ANN001
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8, rounding half to even like the graph's output."""
+    return np.rint(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+class OnnxRuntimeEngine:
+    backend = "onnxruntime"
+
+    def __init__(
+        self,
+        store: Store,
+        weights: ModelWeights,
+        device: str = "auto",
+        precision: str = "fp32",
+        folder: str | os.PathLike[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.weights = weights
+        self.precision = precision
+        self.folder = Path(folder) if folder else graph_folder(store, weights.model_id, precision)
+        paths = {name: self.folder / f"{name}.onnx" for name in GRAPHS}
+        missing = [p.name for p in paths.values() if not p.is_file()]
+        if missing:
+            fp16 = " --fp16" if precision == "fp16" else ""
+            raise UserError(
+                f"no exported {weights.family} graphs ({', '.join(missing)} missing in {self.folder}); "
+                f"run `stylize export --model {weights.family}{fp16}` first"
+            )
+        requested = choose_providers(device)
+        self.sessions = {}
+        used = set()
+        for name, path in paths.items():
+            session, provider = open_session(path, requested, threads)
+            self._check_metadata(name, path, read_metadata(session))
+            self.sessions[name] = session
+            used.add(provider)
+        self.provider = CPU if CPU in used else requested[0]
+        self.fell_back = requested[0] != CPU and self.provider == CPU
+        if self.fell_back:
+            msg = f"onnxruntime could not use {requested[0]} (no usable GPU or CUDA libraries); running on CPU"
+            if device == "cuda":
+                raise UserError(msg.replace("; running on CPU", ""))
+            print(f"stylize: warning: {msg}", file=sys.stderr)
+        stylizer = self.sessions["stylizer"]
+        self._inputs = {i.name: i for i in stylizer.get_inputs()}
+        self.frames_uint8 = self._inputs["frames"].type == "tensor(uint8)"
+
+    def _check_metadata(self, name: str, path: Path, meta: dict[str, str]) -> None:
+        if meta.get("family") != self.weights.family or meta.get("graph") != name:
+            raise UserError(f"{path} is not the {self.weights.family} {name} graph (its metadata says {meta.get('family')} {meta.get('graph')})")
+        if meta.get("model_id") != self.weights.model_id:
+            raise UserError(
+                f"{path} was exported from other weights ({meta.get('model_id')}, installed: {self.weights.model_id}); "
+                f"run `stylize export --model {self.weights.family}` again"
+            )
+
+    # Engine protocol -------------------------------------------------------------------
+    def encode_style(self, style: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(np.asarray(style, dtype=np.float32).transpose(2, 0, 1)[None])
+        return self.sessions["style_encoder"].run(None, {"style": x})[0][0]
+
+    def stylize(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+        frames = np.asarray(frames, dtype=np.float32)
+        if self.frames_uint8:
+            return self.stylize_uint8(to_uint8(frames), style, alpha).astype(np.float32) / np.float32(255.0)
+        x = np.ascontiguousarray(frames.transpose(0, 3, 1, 2))
+        out = self._run(x, style, alpha)
+        return np.ascontiguousarray(out.transpose(0, 2, 3, 1))
+
+    def stylize_uint8(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+        """uint8 RGB NHWC frames -> uint8 RGB NHWC frames (the host only copies bytes)."""
+        if frames.dtype != np.uint8:
+            raise TypeError(f"stylize_uint8 takes uint8 frames, got {frames.dtype}")
+        if not self.frames_uint8:
+            return to_uint8(self.stylize(frames.astype(np.float32) / np.float32(255.0), style, alpha))
+        return self._run(np.ascontiguousarray(frames), style, alpha)
+
+    def _run(self, frames: np.ndarray, style: np.ndarray, alpha: float) -> np.ndarray:
+        # one style vector for the whole batch: [1, ...]
+        vec = np.ascontiguousarray(np.asarray(style, dtype=np.float32).reshape(1, *FAMILIES[self.weights.family].style_vector_shape))
+        feeds = {"frames": frames, "style_vector": vec, "alpha": np.array([alpha], np.float32)}
+        return self.sessions["stylizer"].run(None, feeds)[0]

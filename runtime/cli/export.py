@@ -1,0 +1,114 @@
+"""``stylize export`` (PyTorch -> ONNX) and ``stylize build-engine`` (ONNX -> TensorRT).
+
+Both reach up into ``export`` lazily, inside the functions (DESIGN.md section 1): ``export``
+needs PyTorch and onnx, ``build-engine`` needs onnx and TensorRT (no PyTorch).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from runtime.cli.common import store_from
+from runtime.errors import UserError
+from runtime.models import FAMILIES
+
+EXPORT_HELP = "export a model family's two graphs (style encoder, stylizer) to ONNX"
+BUILD_HELP = "build TensorRT engines from the exported ONNX graphs (needs TensorRT and an NVIDIA GPU)"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help=EXPORT_HELP,
+        description=EXPORT_HELP + ", from the weights installed in the store. Writes style_encoder.onnx and "
+        "stylizer.onnx into the store (ROOT/onnx/MODEL_ID/fp32 or fp16) or into -o DIR, after checking them "
+        "(onnx.checker, TensorRT operator support, FP32 statistics in FP16 graphs).",
+        epilog="example: stylize export --model adain --fp16",
+    )
+    p.add_argument("--model", required=True, choices=sorted(FAMILIES), help="model family")
+    p.add_argument("--fp16", action="store_true", help="mixed precision: convolutions FP16, statistics FP32 (for TensorRT)")
+    p.add_argument(
+        "--frames",
+        choices=("uint8-nhwc", "float-nchw"),
+        default="uint8-nhwc",
+        help="stylizer frame format: uint8 NHWC with conversion inside the graph (default) or float32 NCHW in [0, 1]",
+    )
+    p.add_argument("--weights", metavar="NAME", help="decoder weights name for adain (default adain-decoder)")
+    p.add_argument("-o", "--output", type=Path, metavar="DIR", help="folder for the two .onnx files (default: the store)")
+    p.set_defaults(func=run_export)
+
+    b = sub.add_parser(
+        "build-engine",
+        help=BUILD_HELP,
+        description=BUILD_HELP + ". One optimisation profile per graph; engines are saved in the store, keyed by "
+        "the ONNX file's SHA-256, the GPU, its compute capability, the TensorRT version and the profile.",
+        epilog="example: stylize build-engine --model adain --fp16 --shapes 360x640:720x1280:1080x1920",
+    )
+    b.add_argument("--model", required=True, choices=sorted(FAMILIES), help="model family")
+    b.add_argument("--fp16", action="store_true", help="use the FP16 graphs (stylize export --fp16)")
+    b.add_argument("--shapes", required=True, metavar="MIN:OPT:MAX", help="frame sizes HxW (or NxHxW with batch), e.g. 360x640:720x1280:1080x1920")
+    b.add_argument("--style-shapes", metavar="MIN:OPT:MAX", help="style image sizes (default: adain 1x64x64:1x512x768:1x2048x2048, magenta 256x256)")
+    b.add_argument("--onnx", type=Path, metavar="DIR", help="folder with style_encoder.onnx and stylizer.onnx (default: the store's)")
+    b.add_argument("--weights", metavar="NAME", help="decoder weights name for adain (selects the store's graphs)")
+    b.add_argument("--workspace-gib", type=float, default=None, help="TensorRT workspace limit in GiB (default: TensorRT's)")
+    b.set_defaults(func=run_build_engine)
+
+
+def _weights(args: argparse.Namespace):  # noqa: ANN202 (runtime.models.ModelWeights)
+    from runtime.models import find_weights
+
+    if args.weights and args.model != "adain":
+        raise UserError("--weights selects an AdaIN decoder; it does not apply to --model magenta")
+    overrides = {"decoder": args.weights} if args.weights else None
+    return find_weights(store_from(args), args.model, overrides)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from runtime.backends.onnxruntime_backend import graph_folder
+
+    store = store_from(args)
+    weights = _weights(args)  # a clear error when the weights are not installed
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise UserError(f"export needs PyTorch, onnx and onnxscript: pip install 'stylize[export]' ({e})") from None
+    from export.onnx_export import export_from_store
+    from export.onnx_passes import summary
+
+    precision = "fp16" if args.fp16 else "fp32"
+    folder = args.output or graph_folder(store, weights.model_id, precision)
+    paths = export_from_store(store, weights, folder, precision=precision, frames=args.frames)
+    import onnx
+
+    for name, path in paths.items():
+        nodes = summary(onnx.load(str(path)))["nodes"]
+        print(f"{path} ({path.stat().st_size / 1e6:.1f} MB, {nodes} nodes, {weights.family} {precision}, {weights.model_id})")
+    return 0
+
+
+def run_build_engine(args: argparse.Namespace) -> int:
+    from export.tensorrt_build import DEFAULT_STYLE_SHAPES, build_engine, gpu_info, parse_shapes, tensorrt_or_error
+
+    shapes = parse_shapes(args.shapes)
+    style_shapes = parse_shapes(args.style_shapes or DEFAULT_STYLE_SHAPES[args.model], "--style-shapes")
+    trt = tensorrt_or_error()  # one-line errors: no TensorRT ...
+    gpu = gpu_info()  # ... or no GPU
+    store = store_from(args)
+    if args.onnx:
+        folder = args.onnx
+    else:
+        from runtime.backends.onnxruntime_backend import graph_folder
+
+        folder = graph_folder(store, _weights(args).model_id, "fp16" if args.fp16 else "fp32")
+    graphs = {"style_encoder": style_shapes, "stylizer": shapes}
+    missing = [f"{g}.onnx" for g in graphs if not (folder / f"{g}.onnx").is_file()]
+    if missing:
+        fp16 = " --fp16" if args.fp16 else ""
+        raise UserError(f"{', '.join(missing)} not found in {folder}; run `stylize export --model {args.model}{fp16}` first")
+    for graph, profile in graphs.items():
+        path = build_engine(store, folder / f"{graph}.onnx", profile, gpu=gpu, workspace_gib=args.workspace_gib)
+        print(f"{path} ({path.stat().st_size / 1e6:.1f} MB, {gpu.name} sm {gpu.compute_capability}, TensorRT {trt.__version__})")
+    return 0
