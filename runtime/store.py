@@ -6,7 +6,7 @@ This is the only module that knows the layout. The root is, in order: an explici
 
     ROOT/weights/NAME.safetensors      tensors (safetensors, numpy API: no torch needed)
     ROOT/weights/NAME.json             {name, layout, sha256, source, source_sha256, ...}
-    ROOT/onnx/...                      exported graphs
+    ROOT/onnx/MODEL_ID/PRECISION/      exported graphs (style_encoder.onnx, stylizer.onnx)
     ROOT/engines/...                   TensorRT engines
     ROOT/styles/MODEL_ID/IMAGE_SHA.npy             cached style vectors (MODEL_ID names the weights)
 """
@@ -88,6 +88,10 @@ class Store:
     @property
     def onnx_dir(self) -> Path:
         return self._dir("onnx")
+
+    def graph_folder(self, model_id: str, precision: str = "fp32") -> Path:
+        """Where ``stylize export`` puts a model's two ONNX graphs."""
+        return self.root / "onnx" / model_id / precision
 
     @property
     def engines_dir(self) -> Path:

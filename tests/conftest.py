@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# ../shared beside the checkout; STYLIZE_TEST_SHARED points elsewhere (e.g. a copy on a GPU machine)
+SHARED = Path(os.environ.get("STYLIZE_TEST_SHARED", REPO.parent / "shared"))
 DATA = SHARED / "data"
 MAGENTA_WEIGHTS = SHARED / "weights" / "magenta"
 

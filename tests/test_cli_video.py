@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from runtime.cli import main
@@ -78,3 +79,19 @@ def test_sigint_leaves_no_output_and_exits_130(adain_store: Path, data_dir: Path
     assert code == 130
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_torch_uint8_path_matches_float_path(adain_store: Path) -> None:
+    from conftest import rng_image
+    from runtime.backends.torch_backend import TorchEngine
+    from runtime.models import find_weights
+    from runtime.store import Store
+
+    store = Store(adain_store)
+    engine = TorchEngine(store, find_weights(store, "adain"), "cpu")
+    frames = (np.stack([rng_image(48, 64, 1), rng_image(48, 64, 2)]) * 255).astype(np.uint8)
+    vec = engine.encode_style(rng_image(64, 64, 3))
+    via_float = np.clip(engine.stylize(frames.astype(np.float32) / 255, vec, 0.8), 0, 1) * 255
+    got = engine.stylize_uint8(frames, vec, 0.8)
+    assert got.dtype == np.uint8 and got.shape == frames.shape
+    assert np.abs(got.astype(np.float32) - via_float).max() <= 0.5 + 1e-3  # rounding only

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 from runtime.engine import Engine
 from runtime.errors import UserError
@@ -12,16 +13,35 @@ from runtime.store import Store
 BACKENDS = ("auto", "torch", "onnxruntime")
 
 
-def open_engine(store: Store, weights: ModelWeights, backend: str = "auto", device: str = "auto") -> Engine:
-    """Build the engine for ``weights`` on ``backend`` (``auto``: the best one available).
+def choose_backend(store: Store, weights: ModelWeights, device: str = "auto") -> tuple[str, str]:
+    """``--backend auto``: (backend, why), from what is installed and what was measured.
 
-    ``auto`` is the torch engine; without PyTorch installed it is the ONNX Runtime engine
-    over the graphs ``stylize export`` wrote.
+    On an NVIDIA GPU the torch engine (FP16, channels-last, CUDA graphs) is the fastest we
+    have measured; on a CPU the ONNX Runtime engine runs the exported graphs 1.4-1.5x faster
+    than PyTorch (export/README.md), so it is chosen where the graphs were exported.
     """
-    if backend in ("auto", "torch"):
+    has_torch = importlib.util.find_spec("torch") is not None
+    exported = (store.graph_folder(weights.model_id, "fp32") / "stylizer.onnx").is_file()
+    if has_torch and device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            return "torch", f"CUDA GPU ({torch.cuda.get_device_name(0)}): torch FP16 with CUDA graphs is the fastest engine here"
+    if exported:
+        return "onnxruntime", "exported ONNX graphs found: ONNX Runtime is faster than PyTorch on the CPU"
+    if has_torch:
+        return "torch", f"no exported graphs (run `stylize export --model {weights.family}` for the faster ONNX Runtime engine)"
+    return "onnxruntime", "PyTorch is not installed"
+
+
+def open_engine(store: Store, weights: ModelWeights, backend: str = "auto", device: str = "auto", *, verbose: bool = False) -> Engine:
+    """Build the engine for ``weights`` on ``backend`` (``auto``: see ``choose_backend``)."""
+    if backend == "auto":
+        backend, why = choose_backend(store, weights, device)
+        if verbose:
+            print(f"stylize: backend {backend}: {why}", file=sys.stderr)
+    if backend == "torch":
         if importlib.util.find_spec("torch") is None:
-            if backend == "auto":
-                return open_engine(store, weights, "onnxruntime", device)
             raise UserError("the torch backend needs PyTorch: pip install 'stylize[train]'")
         from runtime.backends.torch_backend import TorchEngine
 

@@ -36,8 +36,8 @@ CUDA = "CUDAExecutionProvider"
 
 
 def graph_folder(store: Store, model_id: str, precision: str = "fp32") -> Path:
-    """Where ``stylize export`` puts a model's graphs: ``ROOT/onnx/MODEL_ID/PRECISION``."""
-    return store.root / "onnx" / model_id / precision
+    """Where ``stylize export`` puts a model's graphs (the store owns the layout)."""
+    return store.graph_folder(model_id, precision)
 
 
 def cpu_cores() -> int:

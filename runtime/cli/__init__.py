@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from runtime.errors import UserError
 
 # Subcommand modules; each has ``register(subparsers)`` which sets ``func`` on its parser.
-_COMMANDS = ("image", "video", "live", "weights", "paint", "train", "export")
+_COMMANDS = ("image", "video", "live", "weights", "train", "paint", "export", "bench", "flicker")
 
 
 def build_parser() -> argparse.ArgumentParser:

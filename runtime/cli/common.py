@@ -16,8 +16,24 @@ def store_from(args: argparse.Namespace) -> Store:
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=sorted(FAMILIES), help="model family (default: adain if installed, else magenta)")
     p.add_argument("--weights", metavar="NAME", help="decoder weights name for adain (e.g. one you trained), default adain-decoder")
-    p.add_argument("--backend", default="auto", help="engine backend: auto (default) or torch")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "onnxruntime"),
+        help="engine: torch, onnxruntime (graphs from `stylize export`), or auto (default: torch on a CUDA GPU, "
+        "else onnxruntime where graphs are exported, else torch; says which and why)",
+    )
     p.add_argument("--device", default="auto", help="torch device: auto, cpu or cuda (default auto)")
+
+
+def add_temporal_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--temporal",
+        choices=("off", "on", "strong"),
+        default="on",
+        help="temporal stabilisation against flicker: flow-guided blending of the previous stylised frame where the "
+        "motion is reliable, reset at scene cuts (default on; strong: steadier, softer; off: frame by frame)",
+    )
 
 
 def add_max_pixels(p: argparse.ArgumentParser) -> None:

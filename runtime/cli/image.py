@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--weights selects an AdaIN decoder; it does not apply to --model magenta")
     weights = find_weights(store, family, overrides)
     contents = [load_image(c, max_pixels=max_pixels, what="content image") for c in args.content]
-    engine = open_engine(store, weights, args.backend, args.device)
+    backend = "torch" if args.mask and args.backend == "auto" else args.backend  # masks mix inside the torch model
+    engine = open_engine(store, weights, backend, args.device, verbose=True)
     cache = StyleCache(engine, store, args.style_size)
 
     for content, out_path, in_path in tqdm(

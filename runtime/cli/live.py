@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from runtime.cli.common import add_model_options, store_from, unit_interval
+from runtime.cli.common import add_model_options, add_temporal_option, store_from, unit_interval
 from runtime.errors import UserError
 
 HELP = "stylise a webcam, stream or video file live, in a window or headless"
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "live",
         help=HELP,
-        description=HELP + ". Keys: 1-9 switch style, [ ] alpha, c colour preservation, o original beside, "
+        description=HELP + ". Keys: 1-9 switch style, [ ] alpha, c colour preservation, t temporal stabilisation, o original beside, "
         "s snapshot, q or Esc quit. The window needs an OpenCV build with GUI support (opencv-python, not "
         "opencv-python-headless).",
         epilog="examples: stylize live --style a.jpg --style b.jpg   |   "
@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--virtual-cam", action="store_true", help="send the stylised feed to a virtual camera (pip install 'stylize[virtualcam]')")
     p.add_argument("--loop", action="store_true", help="loop a video file used as the camera")
     p.add_argument("--snapshot-dir", type=Path, default=Path("."), help="where s saves snapshots (default: here)")
+    add_temporal_option(p)
     add_model_options(p)
     p.set_defaults(func=run)
 
@@ -85,11 +86,14 @@ def run(args: argparse.Namespace) -> int:
     store = store_from(args)
     family = args.model or default_family(store)
     weights = find_weights(store, family, {"decoder": args.weights} if args.weights else None)
-    engine = open_engine(store, weights, args.backend, args.device)
-    cache = StyleCache(engine, store)
-    vectors = [cache.vector(s) for s in styles]  # once per style, before the first frame
-
-    capture = Capture(source, loop=args.loop)
+    capture = Capture(source, loop=args.loop)  # first: a missing camera fails before models load
+    try:
+        engine = open_engine(store, weights, args.backend, args.device, verbose=True)
+        cache = StyleCache(engine, store)
+        vectors = [cache.vector(s) for s in styles]  # once per style, before the first frame
+    except BaseException:
+        capture.close()
+        raise
     options = LiveOptions(
         size=args.size,
         alpha=args.alpha,
@@ -99,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         record=args.record,
         virtual_cam=args.virtual_cam,
         snapshot_dir=args.snapshot_dir,
+        temporal=args.temporal,
     )
     recorder = Recorder(args.record, capture.fps) if args.record else None
     vcam = None
@@ -124,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     med = summary.times.medians()
     print(
         f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps), {summary.dropped} stale frames dropped; "
-        f"median ms: pre {med['preprocess']:.1f}, inference {med['inference']:.1f}, post {med['postprocess']:.1f}, "
+        f"median ms: pre {med['preprocess']:.1f}, inference {med['inference']:.1f}, temporal {med['temporal']:.1f}, "
+        f"post {med['postprocess']:.1f}, "
         f"latency {med['latency']:.1f} ({engine.backend})"
     )
     if recorder is not None and recorder.frames:

