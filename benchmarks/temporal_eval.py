@@ -55,14 +55,21 @@ class TimedEngine:
         self.seconds = 0.0
 
     def __getattr__(self, name: str):  # noqa: ANN204
-        return getattr(self._engine, name)
+        attr = getattr(self._engine, name)
+        return self._timed(attr) if name == "stylize_uint8" else attr
 
     def stylize(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        t0 = time.perf_counter()
-        try:
-            return self._engine.stylize(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - t0
+        return self._timed(self._engine.stylize)(*args, **kwargs)
+
+    def _timed(self, fn):  # noqa: ANN001, ANN202
+        def call(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t0
+
+        return call
 
 
 def read_clip(name: str, size: int, frames: int) -> list[np.ndarray]:

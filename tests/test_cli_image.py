@@ -59,7 +59,7 @@ def test_missing_weights_name_both_ways_in(empty_store: Path, images: dict[str, 
 
 
 def test_stylizes_at_the_requested_size(adain_store: Path, images: dict[str, Path], tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    out = tmp_path / "o.png"
+    out = tmp_path / "new_folder" / "o.png"  # the output's folder is created
     code, _, err = _run(capsys, "image", images["content"], "--style", images["style"], *SMALL, "-o", out)
     assert code == 0, err
     assert PILImage.open(out).size == (85, 64)  # 96x72 scaled to a shorter side of 64

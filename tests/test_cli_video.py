@@ -35,7 +35,7 @@ def test_style_is_encoded_once_per_run(adain_store: Path, data_dir: Path, monkey
     from runtime.backends.torch_backend import TorchEngine
 
     calls = {"encode": 0, "stylize": 0}
-    real_encode, real_stylize = TorchEngine.encode_style, TorchEngine.stylize
+    real_encode, real_stylize, real_uint8 = TorchEngine.encode_style, TorchEngine.stylize, TorchEngine.stylize_uint8
 
     def encode(self, style):  # noqa: ANN001, ANN202
         calls["encode"] += 1
@@ -45,8 +45,13 @@ def test_style_is_encoded_once_per_run(adain_store: Path, data_dir: Path, monkey
         calls["stylize"] += 1
         return real_stylize(self, *a, **k)
 
+    def stylize_uint8(self, *a, **k):  # noqa: ANN002, ANN003, ANN202 (the bytes path: one call per frame too)
+        calls["stylize"] += 1
+        return real_uint8(self, *a, **k)
+
     monkeypatch.setattr(TorchEngine, "encode_style", encode)
     monkeypatch.setattr(TorchEngine, "stylize", stylize)
+    monkeypatch.setattr(TorchEngine, "stylize_uint8", stylize_uint8)
     monkeypatch.setenv("STYLIZE_HOME", str(tmp_path / "fresh_cache_store"))
     import shutil
 

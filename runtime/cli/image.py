@@ -45,6 +45,7 @@ def _output_paths(contents: list[Path], styles: list[Path], output: Path) -> lis
     if not as_folder:
         if not output.suffix:
             raise UserError(f"output {output} has no extension: name a .png/.jpg file or an existing folder")
+        output.parent.mkdir(parents=True, exist_ok=True)
         return [output]
     output.mkdir(parents=True, exist_ok=True)
     style_tag = "+".join(s.stem for s in styles)

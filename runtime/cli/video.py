@@ -54,6 +54,10 @@ def make_process(engine, vector: np.ndarray, alpha: float, preserve_color: bool,
     stabilizer = make_stabilizer(temporal)
 
     def stylize(frames: np.ndarray, stats) -> np.ndarray:  # noqa: ANN001
+        if stats is None and not preserve_color and hasattr(engine, "stylize_uint8"):
+            # the bytes fast path under the stabiliser too: a frame it leaves alone (a cut) is
+            # then exactly what --temporal off gives
+            return engine.stylize_uint8(frames, vector, alpha).astype(np.float32) * np.float32(1.0 / 255.0)
         x = frames.astype(np.float32) * (1.0 / 255.0)
         out = np.clip(stylize_frames(engine, x, vector, alpha, stats), 0.0, 1.0)
         if preserve_color:
