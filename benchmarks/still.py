@@ -13,6 +13,7 @@ import numpy as np
 
 from benchmarks.timing import median_ms
 from runtime.backends import open_engine
+from runtime.errors import UserError
 from runtime.models import find_weights
 from runtime.store import Store
 
@@ -24,7 +25,10 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     store = Store()
-    engine = open_engine(store, find_weights(store, args.model), "torch")
+    try:
+        engine = open_engine(store, find_weights(store, args.model), "torch")
+    except UserError as e:
+        raise SystemExit(f"benchmarks.still: {e}") from None
     rng = np.random.default_rng(0)
     frame = rng.random((1, args.size, args.size, 3), dtype=np.float32)
     style = engine.encode_style(rng.random((256, 256, 3), dtype=np.float32))

@@ -56,6 +56,7 @@ def session_options(threads: int | None = None):  # noqa: ANN201 (onnxruntime.Se
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3  # errors only: its optimiser's notes would break our one-line output
     return so
 
 
