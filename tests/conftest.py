@@ -67,3 +67,20 @@ def rng_image(h: int, w: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     small = rng.random((max(2, h // 8), max(2, w // 8), 3)).astype(np.float32)
     return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    """Run ``stylize`` in-process: (exit code, stdout, stderr)."""
+    from runtime.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    """Assert that stderr is exactly one ``stylize: error:`` line, no traceback; return it."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("stylize: error: ") and "Traceback" not in err
+    return lines[0]

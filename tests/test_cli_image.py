@@ -10,24 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from conftest import one_line_error as _one_line_error
+from conftest import run_cli as _run
 from runtime.cli import main
 
 pytest.importorskip("torch")
 
 SMALL = ["--size", "64", "--style-size", "64"]
 
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("stylize: error: ") and "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ from PIL import Image as PILImage
 torch = pytest.importorskip("torch")
 
 from conftest import rng_image  # noqa: E402
+from conftest import one_line_error as _one_line_error  # noqa: E402
+from conftest import run_cli as _run  # noqa: E402
 from runtime.cli import main  # noqa: E402
 from runtime.color import rgb_to_ycbcr  # noqa: E402
 from runtime.errors import UserError  # noqa: E402
@@ -205,18 +207,6 @@ def test_adain_layout_file_as_features(adain_files, vgg) -> None:  # noqa: ANN00
 
 # ---------------------------------------------------------------- the command
 
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("stylize: error: ") and "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

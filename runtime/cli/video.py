@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: stylize video clip.mp4 --style starry.jpg --size 480 -o clip_starry.mp4",
     )
     p.add_argument("input", help="video file, URL, image folder or glob")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output video file or frames folder")
+    p.add_argument("-o", "--output", required=True, help="output video file, or a folder (ending in /) for PNG frames")
     p.add_argument("--style", action="append", required=True, type=Path, metavar="S", help="style image; repeat to mix")
     p.add_argument("--style-weights", type=parse_float_list, metavar="W1,W2", help="interpolation weights, one per --style")
     p.add_argument("--alpha", type=unit_interval, default=1.0, help="content-style trade-off (default 1)")

@@ -23,15 +23,16 @@ Nothing crosses a cut: after a reset the output is exactly the per-frame stylisa
 Where it runs (measured: ``benchmarks/temporal_eval.py``, results in
 ``benchmarks/results/temporal_cpu.json``): on the CPU, with OpenCV. The analysis works on
 frames of a shorter side of at most 160 (``flow_side``), so its cost hardly grows with the
-output size (one busy core here: 8 ms a frame at 360p, 11 ms at 720p, 17 ms at 1080p). It
+output size (one busy core here: 10 ms a frame at 360p, 16 ms at 720p, 22 ms at 1080p). It
 depends on the input only, so ``process`` runs it, together with the warp of the previous
-output and the detail gain (``prepare``: 9, 36 and 84 ms at those sizes), in a worker thread
+output and the detail gain (``prepare``: 8, 30 and 66 ms at those sizes), in a worker thread
 while the engine stylises the frame. Left on the critical path is the mix and the detail
-boost (``blend``): 0.8 ms at 228x128, 6 ms at 360p, 27 ms at 720p, 60 ms at 1080p. Beside
-the CPU engines measured that costs 1-6% of the process stage's throughput (Magenta at a
-shorter side of 128 and 192). Beside a GPU engine at 720p and above, the worker's and the
-blend's CPU time would exceed the engine's: there the warp and mix belong on the GPU (not
-done, and not measured: no GPU was used for this).
+boost (``blend``): 1.2-3.3 ms at shorter sides of 128-192, 7 ms at 360p, 32 ms at 720p,
+67 ms at 1080p. Beside the CPU engines measured (Magenta at 128 and 192) that cost 2-7% of
+the throughput when the worker found a free core, 4-17% when other jobs kept both cores
+busy. Beside a GPU engine at 720p and above, the worker's and the blend's CPU time would
+exceed the engine's: there the warp and mix belong on the GPU (not done, and not measured:
+no GPU was used for this).
 """
 
 from __future__ import annotations
