@@ -84,3 +84,21 @@ def one_line_error(err: str) -> str:
     assert len(lines) == 1, err
     assert lines[0].startswith("stylize: error: ") and "Traceback" not in err
     return lines[0]
+
+
+MAGENTA_TFLITE = ("style_predict_int8_256.tflite", "style_transfer_fp16_384.tflite")
+
+
+@pytest.fixture(scope="session")
+def magenta_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding the real Magenta weights, imported once per test session via the CLI."""
+    pytest.importorskip("torch")
+    pytest.importorskip("ai_edge_litert", reason="reading .tflite files needs ai-edge-litert (the [tflite] extra)")
+    files = [MAGENTA_WEIGHTS / f for f in MAGENTA_TFLITE]
+    if not all(f.is_file() for f in files):
+        pytest.skip(f"Magenta .tflite files not found in {MAGENTA_WEIGHTS}")
+    from runtime.cli import main
+
+    home = tmp_path_factory.mktemp("magenta_store")
+    assert main(["--home", str(home), "weights", "import", *map(str, files)]) == 0
+    return home

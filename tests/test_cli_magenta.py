@@ -8,22 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from conftest import MAGENTA_WEIGHTS
 from runtime.cli import main
 
 pytest.importorskip("torch")
 pytest.importorskip("ai_edge_litert", reason="reading .tflite files needs ai-edge-litert (the [tflite] extra)")
-
-TFLITE = ["style_predict_int8_256.tflite", "style_transfer_fp16_384.tflite"]
-
-
-@pytest.fixture(scope="module")
-def magenta_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not all((MAGENTA_WEIGHTS / f).is_file() for f in TFLITE):
-        pytest.skip(f"Magenta .tflite files not found in {MAGENTA_WEIGHTS}")
-    home = tmp_path_factory.mktemp("magenta_store")
-    assert main(["--home", str(home), "weights", "import", *(str(MAGENTA_WEIGHTS / f) for f in TFLITE)]) == 0
-    return home
 
 
 def test_magenta_is_the_default_when_only_it_is_installed(magenta_store: Path, data_dir: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001

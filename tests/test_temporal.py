@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import MAGENTA_WEIGHTS
 from runtime.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -305,19 +304,7 @@ def test_torch_engine_takes_the_stats_state_in_the_video_path(adain_store: Path,
 # ------------------------------------------------------------------ with real weights
 
 
-@pytest.fixture(scope="module")
-def magenta_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch")
-    pytest.importorskip("ai_edge_litert", reason="reading .tflite files needs ai-edge-litert")
-    files = [MAGENTA_WEIGHTS / "style_predict_int8_256.tflite", MAGENTA_WEIGHTS / "style_transfer_fp16_384.tflite"]
-    if not all(f.is_file() for f in files):
-        pytest.skip(f"Magenta .tflite files not found in {MAGENTA_WEIGHTS}")
-    home = tmp_path_factory.mktemp("magenta_temporal")
-    assert main(["--home", str(home), "weights", "import", *map(str, files)]) == 0
-    return home
-
-
-def test_stabilisation_halves_flicker_of_the_real_magenta_model(magenta_home: Path, data_dir: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_stabilisation_halves_flicker_of_the_real_magenta_model(magenta_store: Path, data_dir: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
     """`stylize video` with and without --temporal on a real clip, measured by `stylize flicker`."""
     src = data_dir / "video" / "moviepy__sintel_example3.mp4"
     style = data_dir / "styles" / "msgnet21__starry_night.jpg"
@@ -325,7 +312,7 @@ def test_stabilisation_halves_flicker_of_the_real_magenta_model(magenta_home: Pa
     for mode in ("off", "on"):
         out = tmp_path / mode
         out.mkdir()
-        args = ["--home", str(magenta_home), "video", str(src), "--style", str(style), "--size", "96", "--quiet"]
+        args = ["--home", str(magenta_store), "video", str(src), "--style", str(style), "--size", "96", "--quiet"]
         assert main([*args, "--temporal", mode, "-o", str(out) + "/"]) == 0
         captured = capsys.readouterr()
         assert f"temporal {mode}" in captured.out

@@ -246,6 +246,15 @@ def _conv_weight(g: _Graph, op: _Op) -> np.ndarray:
     raise AssertionError(op.kind)
 
 
+def _layer_key(patterns, wname: str, path: object, what: str) -> str:  # noqa: ANN001
+    """The state-dict prefix for a TFLite weight name, by the first pattern that matches."""
+    for pattern, make in patterns:
+        m = pattern.match(wname)
+        if m:
+            return make(m)
+    raise UserError(f"{path}: unexpected layer '{wname}' in the {what} graph")
+
+
 def _conv_bias(g: _Graph, op: _Op, out_channels: int) -> np.ndarray:
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         b = g.const(op.inputs[2]).reshape(-1)
@@ -320,14 +329,7 @@ def _map_predictor(g: _Graph) -> dict[str, np.ndarray]:
             state["bottleneck.weight"] = np.ascontiguousarray(w)
             state["bottleneck.bias"] = _conv_bias(g, op, w.shape[0])
             continue
-        key = None
-        for pattern, make in _PRED_PATTERNS:
-            m = pattern.match(wname)
-            if m:
-                key = make(m)
-                break
-        if key is None:
-            raise UserError(f"{g.path}: unexpected layer '{wname}' in the style predictor graph")
+        key = _layer_key(_PRED_PATTERNS, wname, g.path, "style predictor")
         if key in expected and _attrs(op) != expected[key]:
             raise UserError(f"{g.path}: layer '{wname}' has (padding, stride, activation) {_attrs(op)}, expected {expected[key]}")
         w = _conv_weight(g, op)
@@ -379,14 +381,7 @@ def _map_transformer(g: _Graph) -> dict[str, np.ndarray]:
             state[f"{layer}.{role}.weight"] = np.ascontiguousarray(w)
             state[f"{layer}.{role}.bias"] = _conv_bias(g, op, w.shape[0])
             continue
-        key = None
-        for pattern, make in _TRANS_PATTERNS:
-            m = pattern.match(wname)
-            if m:
-                key = make(m)
-                break
-        if key is None:
-            raise UserError(f"{g.path}: unexpected layer '{wname}' in the style transformer graph")
+        key = _layer_key(_TRANS_PATTERNS, wname, g.path, "style transformer")
         if key in expected and _attrs(op) != expected[key]:
             raise UserError(f"{g.path}: layer '{wname}' has (padding, stride, activation) {_attrs(op)}, expected {expected[key]}")
         w = _conv_weight(g, op)
