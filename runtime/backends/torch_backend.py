@@ -139,15 +139,41 @@ class TorchEngine:
         PCIe and no float conversion on the host (the video and live fast path)."""
         torch = self._torch
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(frames))
-            if self.cuda:
-                x = x.pin_memory().to(self.device, non_blocking=True)
-            x = x.permute(0, 3, 1, 2).to(self.dtype).mul_(1.0 / 255.0)
-            x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x.contiguous()
-            vec = torch.from_numpy(np.asarray(style, dtype=np.float32))[None].to(self.device)
-            out = self.forward_device(x, vec, alpha)
+            out = self._forward_uint8(frames, style, alpha)
             out = out.float().clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
             return out.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+    def stylize_uint8_device(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0):  # noqa: ANN201
+        """uint8 RGB NHWC host frames -> float32 N x 3 x H x W in [0, 1] on the device (a new
+        tensor, never a CUDA graph's buffer): what a device blender
+        (``temporal_blender``) stabilises before the frames come back as bytes."""
+        torch = self._torch
+        with torch.inference_mode():
+            out = self._forward_uint8(frames, style, alpha)
+            return out.to(torch.float32, memory_format=torch.contiguous_format, copy=True).clamp_(0.0, 1.0)
+
+    def _forward_uint8(self, frames: np.ndarray, style: np.ndarray, alpha: float):  # noqa: ANN202
+        torch = self._torch
+        x = torch.from_numpy(np.ascontiguousarray(frames))
+        if self.cuda:
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = x.permute(0, 3, 1, 2).to(self.dtype).mul_(1.0 / 255.0)
+        x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x.contiguous()
+        vec = torch.from_numpy(np.asarray(style, dtype=np.float32))[None].to(self.device)
+        return self.forward_device(x, vec, alpha)
+
+    def temporal_blender(self, force: bool = False):  # noqa: ANN201
+        """A factory for the stabiliser's output side on this engine's device
+        (``runtime.backends.torch_blend.TorchBlender``), or None on the CPU, where OpenCV's
+        blend (``CpuBlender``) is the faster one (``benchmarks.temporal_eval`` measures both)
+        unless ``force``."""
+        if not (self.cuda or force):
+            return None
+        from functools import partial
+
+        from runtime.backends.torch_blend import TorchBlender
+
+        return partial(TorchBlender, device=self.device)
 
     def stylize_regions(self, frame: np.ndarray, styles: list[np.ndarray], masks: np.ndarray, alpha: float = 1.0) -> np.ndarray:
         """Spatial control: style k where ``masks[k]`` (KxHxW in [0, 1]) is set.

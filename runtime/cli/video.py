@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from runtime.cli.common import add_model_options, add_temporal_option, parse_float_list, store_from, unit_interval
 from runtime.errors import UserError
 
@@ -41,39 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def make_process(engine, vector: np.ndarray, alpha: float, preserve_color: bool, temporal: str = "off"):  # noqa: ANN001, ANN201
-    """The per-batch function: uint8 RGB frames -> stylised uint8 RGB frames.
-
-    ``temporal`` (off, on, strong): the stabiliser (``runtime.temporal``) keeps its state from
-    call to call, so batches must come in frame order (``convert_video`` does that); it is
-    reachable as ``process.stabilizer`` (None when off).
-    """
-    from runtime.color import keep_luminance
-    from runtime.temporal import make_stabilizer, stylize_frames
-
-    stabilizer = make_stabilizer(temporal)
-
-    def stylize(frames: np.ndarray, stats) -> np.ndarray:  # noqa: ANN001
-        if stats is None and not preserve_color and hasattr(engine, "stylize_uint8"):
-            # the bytes fast path under the stabiliser too: a frame it leaves alone (a cut) is
-            # then exactly what --temporal off gives
-            return engine.stylize_uint8(frames, vector, alpha).astype(np.float32) * np.float32(1.0 / 255.0)
-        x = frames.astype(np.float32) * (1.0 / 255.0)
-        out = np.clip(stylize_frames(engine, x, vector, alpha, stats), 0.0, 1.0)
-        if preserve_color:
-            out = keep_luminance(out, x)
-        return out
-
-    def process(frames: np.ndarray) -> np.ndarray:
-        if stabilizer is None and not preserve_color and hasattr(engine, "stylize_uint8"):
-            return engine.stylize_uint8(frames, vector, alpha)  # bytes in, bytes out
-        out = stylize(frames, None) if stabilizer is None else stabilizer.process(frames, stylize)
-        return (out * 255.0 + 0.5).astype(np.uint8)
-
-    process.stabilizer = stabilizer
-    return process
-
-
 def run(args: argparse.Namespace) -> int:
     from runtime.backends import open_engine
     from runtime.engine import StyleCache
@@ -98,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
 
     from runtime.video.convert import convert_video
 
-    process = make_process(engine, vector, args.alpha, args.preserve_color, args.temporal)
+    from runtime.frames import FrameStylizer
+
+    process = FrameStylizer(engine, vector, args.alpha, args.preserve_color, args.temporal)
     summary = convert_video(
         args.input,
         args.output,
@@ -112,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         audio=not args.no_audio,
     )
     stab = process.stabilizer
-    temporal = f", temporal {args.temporal}" + (f" ({stab.cuts} scene cut(s) reset)" if stab is not None and stab.cuts else "")
+    process.close()
+    temporal = f", temporal {args.temporal}" + (f" blended on {stab.output.device}" if process.on_device else "")
+    temporal += f" ({stab.cuts} scene cut(s) reset)" if stab is not None and stab.cuts else ""
     print(summary.describe() + f" [{family}, {engine.backend}{temporal}]")
     return 0

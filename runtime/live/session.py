@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.color import keep_luminance
 from runtime.engine import Engine
+from runtime.frames import FrameStylizer
 from runtime.images import save_image, shorter_side_size
-from runtime.temporal import MODES, make_stabilizer, stylize_frames
+from runtime.temporal import MODES, Stabilizer
 
 WINDOW = "stylize live"
 KEYS_HELP = "1-9 style  [ ] alpha  c colour  t temporal  o original  s snapshot  q quit"
@@ -85,12 +85,16 @@ class LiveSession:
         self.style_index = 0
         self.times = StageTimes()
         self._recent = deque(maxlen=30)
-        self.stabilizer = make_stabilizer(options.temporal)
+        self.frames = FrameStylizer(engine, style_vectors[0], options.alpha, options.preserve_color, options.temporal)
+
+    @property
+    def stabilizer(self) -> Stabilizer | None:
+        return self.frames.stabilizer
 
     def set_temporal(self, mode: str) -> None:
         """Switch stabilisation (off, on, strong); a new mode starts from a clean state."""
         self.opt.temporal = mode
-        self.stabilizer = make_stabilizer(mode)
+        self.frames.set_temporal(mode)
 
     # key handling -------------------------------------------------------------------
     def handle_key(self, key: int) -> bool:
@@ -117,30 +121,28 @@ class LiveSession:
 
     # one frame ----------------------------------------------------------------------
     def process(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """BGR uint8 camera frame -> (stylised BGR uint8, the RGB input it was made from)."""
+        """BGR uint8 camera frame -> (stylised BGR uint8, the RGB uint8 input it was made from).
+
+        On the CUDA torch engine with stabilisation on, the engine's GPU time is counted
+        under ``temporal`` (its frames are blended on the GPU before anything waits for them)."""
         import cv2
 
         t0 = time.perf_counter()
         h, w = shorter_side_size(bgr.shape[0], bgr.shape[1], self.opt.size)
         small = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != bgr.shape[:2] else bgr
-        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
+        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         t1 = time.perf_counter()
-        vector, alpha, engine_s = self.vectors[self.style_index], self.opt.alpha, [0.0]
-
-        def stylize(frames: np.ndarray, stats) -> np.ndarray:  # noqa: ANN001
-            ti = time.perf_counter()
-            out = np.clip(stylize_frames(self.engine, frames, vector, alpha, stats), 0.0, 1.0)
-            engine_s[0] += time.perf_counter() - ti
-            return keep_luminance(out, frames) if self.opt.preserve_color else out
-
-        stab = self.stabilizer
-        out = stylize(rgb[None], None)[0] if stab is None else stab.process(rgb[None], stylize)[0]
+        fs = self.frames
+        fs.vector, fs.alpha, fs.preserve_color = self.vectors[self.style_index], self.opt.alpha, self.opt.preserve_color
+        engine_before = fs.engine_s
+        out = fs(rgb[None])[0]
         t3 = time.perf_counter()
-        out_bgr = cv2.cvtColor((np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
+        out_bgr = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
         t4 = time.perf_counter()
+        engine_ms = (fs.engine_s - engine_before) * 1e3
         self.times.preprocess.append((t1 - t0) * 1e3)
-        self.times.inference.append(engine_s[0] * 1e3)
-        self.times.temporal.append((t3 - t1 - engine_s[0]) * 1e3 if stab is not None else 0.0)
+        self.times.inference.append(engine_ms)
+        self.times.temporal.append((t3 - t1) * 1e3 - engine_ms if self.stabilizer is not None else 0.0)
         self.times.postprocess.append((t4 - t3) * 1e3)
         return out_bgr, rgb
 
@@ -149,7 +151,7 @@ class LiveSession:
 
         view = out_bgr
         if self.opt.show_original:
-            orig = cv2.cvtColor((small_rgb * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
+            orig = cv2.cvtColor(small_rgb, cv2.COLOR_RGB2BGR)
             view = np.concatenate([orig, out_bgr], axis=1)
         else:
             view = out_bgr.copy()

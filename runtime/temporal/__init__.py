@@ -3,6 +3,8 @@
 - ``flow``: OpenCV optical flow (DIS, Farneback), warping, forward-backward checks;
 - ``cuts``: scene-cut detection on tiny frames;
 - ``stats``: the state a model uses to smooth its feature statistics across frames;
+- ``blend``: the output side, warp and mix (OpenCV here; torch on the engine's device in
+  ``runtime.backends.torch_blend``);
 - ``stabilizer``: the per-stream state machine (``--temporal off|on|strong``).
 
 The flicker metric (warping error) is ``benchmarks/flicker.py``; ``stylize flicker`` runs it.

@@ -62,7 +62,10 @@ class CutDetector:
         self._last = None
 
     def push(self, rgb: np.ndarray) -> bool:
-        sig = signature(rgb)
+        return self.push_signature(signature(rgb))
+
+    def push_signature(self, sig: Signature) -> bool:
+        """``push`` for a frame whose signature is already computed."""
         cut = self._last is not None and is_cut(self._last, sig)
         self._last = sig
         return cut

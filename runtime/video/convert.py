@@ -51,7 +51,9 @@ def convert_video(
     rate (default 25, or the stream's own); for a video, a constant output rate (frames
     are dropped or repeated by time, each processed once). None keeps the source's own
     timestamps. ``audio=False`` leaves the audio out.
-    ``queue_frames`` bounds each queue between stages (default: 2 batches, at least 4).
+    ``queue_frames`` bounds each queue between stages (default: 2 batches, at least 4; at
+    least 16 where ``process`` has a ``prefetch(frame)`` method, which the decoding thread
+    then calls with each frame before queueing it, so work on the frame can start ahead).
 
     The output appears only when complete. Ctrl-C stops within about a second, removes
     the partial output, and raises KeyboardInterrupt; an error in any stage is raised here.
@@ -83,11 +85,12 @@ def convert_video(
         audio_dropped = info.audio_ignored if fmt is None and audio else 0
         if audio_dropped:
             log.warning("%s: %d audio stream(s) left out (a folder of frames holds no audio)", info.name, audio_dropped)
-        queue_size = queue_frames or max(4, 2 * batch)
+        prefetch = getattr(process, "prefetch", None)  # analysis ahead of the engine (FrameStylizer)
+        queue_size = queue_frames or max(16 if prefetch is not None else 4, 2 * batch)
 
         pipeline = Pipeline()
         decoded, processed = pipeline.channel(queue_size), pipeline.channel(queue_size)
-        decode = DecodeStage(src, size_out, timeline, converter, decoded)
+        decode = DecodeStage(src, size_out, timeline, converter, decoded, on_frame=prefetch)
         with atomic_output(output) if fmt is not None else atomic_folder(output) as tmp:
             writer = _writer(tmp, fmt, src, size_out, converter, crf, preset)
             pipeline.add("decode", decode)

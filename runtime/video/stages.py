@@ -35,8 +35,12 @@ class DecodeStage:
         timeline: Timeline,
         converter: RateConverter | None,
         out: Channel,
+        on_frame: Callable[[np.ndarray], None] | None = None,
     ) -> None:
+        """``on_frame``: called with each frame's image, in order, before it is queued
+        (the stabiliser starts analysing it there: ``FrameStylizer.prefetch``)."""
         self.src, self.size, self.timeline, self.converter, self.out = src, size, timeline, converter, out
+        self.on_frame = on_frame
         self.frames_in = 0
 
     def __call__(self, clock: StageClock) -> None:
@@ -53,6 +57,8 @@ class DecodeStage:
                     if item is not None and self.converter is not None:
                         item = self.converter.convert(item)
                 if item is not None:
+                    if self.on_frame is not None:
+                        self.on_frame(item.image)
                     self.out.put(item)
                 if raw is None:
                     break
