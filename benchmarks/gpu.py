@@ -6,7 +6,8 @@ torch CUDA FP32 / FP16 / FP16 channels-last / + CUDA graphs / torch.compile for 
 families at 512x512, 720p and 1080p; ONNX Runtime CUDA where onnxruntime-gpu is installed
 (TensorRT: not yet, its runner is unverified and not wired as an engine);
 the reference; the live pipeline per stage; video conversion end to end. Writes
-OUT_DIR/gpu.json and OUT_DIR/gpu.png.
+OUT_DIR/gpu.json and OUT_DIR/gpu.png; then the stabiliser's cost beside the CUDA engine
+(``benchmarks.temporal_device``: OUT_DIR/temporal_device.json).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", type=Path, help="folder for gpu.json and gpu.png")
     p.add_argument("--quick", action="store_true", help="leave out torch.compile")
+    p.add_argument("--no-temporal", action="store_true", help="leave out the stabiliser's cost (benchmarks.temporal_device)")
     args = p.parse_args()
     import torch
 
@@ -54,6 +56,10 @@ def main() -> None:
     print(table(result))
     json_path, png = save(result, args.out / "gpu.json", args.out, "gpu")
     print(f"results: {json_path}" + (f", plot: {png}" if png else ""))
+    if not args.no_temporal:
+        from benchmarks import temporal_device
+
+        temporal_device.main(["--device", "cuda", "--out", str(args.out / "temporal_device.json")])
 
 
 if __name__ == "__main__":

@@ -25,18 +25,20 @@ results in ``benchmarks/results/``):
 
 - the analysis, on the CPU with OpenCV, always. It works on frames of a shorter side of at
   most 160 (``flow_side``), so its cost hardly grows with the output size (one core here:
-  11 ms a frame at 360p, 11 ms at 720p, 15 ms at 1080p). It depends on the input only, so
-  ``process`` runs it in a worker thread while the engine stylises the frame.
+  11 ms a frame at 360p, 11 ms at 720p, 13 ms at 1080p). It depends on the input only, so
+  ``process`` runs it in a worker thread while the engine stylises the frame, or, where
+  the frames were handed to ``prefetch`` as they were decoded (``stylize video``), a thread
+  pool has done it ahead (``runtime.temporal.analysis.LookAhead``).
 - the warp and mix (``runtime.temporal.blend``), where the stylised frames are. For host
   engines (ONNX Runtime, torch on the CPU) with OpenCV: ``prepare`` (the previous output
-  warped, the detail gain: 9 / 33 / 80 ms at 360p / 720p / 1080p) joins the analysis in
+  warped, the detail gain: 8 / 30 / 67 ms at 360p / 720p / 1080p) joins the analysis in
   the worker, the mix and detail boost (``blend``: 1.2-3.3 ms at shorter sides of 128-192,
-  8 / 33 / 73 ms at 360p / 720p / 1080p) stay on the critical path. Beside the CPU engines
+  8 / 29 / 62 ms at 360p / 720p / 1080p) stay on the critical path. Beside the CPU engines
   measured (Magenta at 128 and 192) that cost 2-7% of the throughput when the worker found
   a free core, 4-17% when other jobs kept both cores busy. torch's CPU kernels do the same
-  blend 5x slower (43 / 170 / 372 ms), so the CPU keeps OpenCV. For the CUDA torch engine
+  blend 5x slower (81 / 295 / 688 ms, both parts), so the CPU keeps OpenCV. For the CUDA torch engine
   the blend runs on the GPU (``TorchBlender``), on the engine's output before it is
-  converted to bytes: a few memory-bound passes over the frame, instead of 150 ms of CPU
+  converted to bytes: a few memory-bound passes over the frame, instead of 130 ms of CPU
   work a frame at 1080p beside an engine that takes 6 ms. Its cost on a GPU is measured by
   ``python -m benchmarks.temporal_device`` (not yet run on a GPU: no GPU was lent to the
   session that wrote it).

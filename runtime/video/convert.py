@@ -52,7 +52,7 @@ def convert_video(
     are dropped or repeated by time, each processed once). None keeps the source's own
     timestamps. ``audio=False`` leaves the audio out.
     ``queue_frames`` bounds each queue between stages (default: 2 batches, at least 4; at
-    least 16 where ``process`` has a ``prefetch(frame)`` method, which the decoding thread
+    least 8 where ``process`` has a ``prefetch(frame)`` method, which the decoding thread
     then calls with each frame before queueing it, so work on the frame can start ahead).
 
     The output appears only when complete. Ctrl-C stops within about a second, removes
@@ -86,7 +86,7 @@ def convert_video(
         if audio_dropped:
             log.warning("%s: %d audio stream(s) left out (a folder of frames holds no audio)", info.name, audio_dropped)
         prefetch = getattr(process, "prefetch", None)  # analysis ahead of the engine (FrameStylizer)
-        queue_size = queue_frames or max(16 if prefetch is not None else 4, 2 * batch)
+        queue_size = queue_frames or max(8 if prefetch is not None else 4, 2 * batch)
 
         pipeline = Pipeline()
         decoded, processed = pipeline.channel(queue_size), pipeline.channel(queue_size)
