@@ -66,20 +66,22 @@ def run(args: argparse.Namespace) -> int:
     from runtime.frames import FrameStylizer
 
     process = FrameStylizer(engine, vector, args.alpha, args.preserve_color, args.temporal)
-    summary = convert_video(
-        args.input,
-        args.output,
-        process,
-        size=args.size,
-        batch=args.batch,
-        crf=args.crf,
-        preset=args.preset,
-        fps=args.fps,
-        progress=not args.quiet,
-        audio=not args.no_audio,
-    )
+    try:
+        summary = convert_video(
+            args.input,
+            args.output,
+            process,
+            size=args.size,
+            batch=args.batch,
+            crf=args.crf,
+            preset=args.preset,
+            fps=args.fps,
+            progress=not args.quiet,
+            audio=not args.no_audio,
+        )
+    finally:
+        process.close()  # the stabiliser's threads
     stab = process.stabilizer
-    process.close()
     temporal = f", temporal {args.temporal}" + (f" blended on {stab.output.device}" if process.on_device else "")
     temporal += f" ({stab.cuts} scene cut(s) reset)" if stab is not None and stab.cuts else ""
     print(summary.describe() + f" [{family}, {engine.backend}{temporal}]")

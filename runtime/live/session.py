@@ -209,6 +209,7 @@ class LiveSession:
                 self._recent.append(now)
                 frames += 1
         finally:
+            self.frames.close()  # the stabiliser's worker thread (started again if run again)
             if self.opt.window:
                 cv2.destroyWindow(WINDOW)
         return LiveSummary(frames, capture.read_count, capture.dropped, time.perf_counter() - start, self.times)
