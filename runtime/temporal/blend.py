@@ -12,7 +12,7 @@ subclasses supply the array operations, so the blend runs where the stylised fra
   milliseconds (7 / 32 / 67 ms at 360p / 720p / 1080p with OpenCV on one core).
 
 The motion analysis (``Stabilizer.analyse``: flow and trust at a shorter side of at most
-160 px) stays on the CPU for both; its flow and weight maps are small.
+128 px) stays on the CPU for both; its flow and weight maps are small.
 """
 
 from __future__ import annotations

