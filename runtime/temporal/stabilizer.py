@@ -25,18 +25,18 @@ results in ``benchmarks/results/``):
 
 - the analysis, on the CPU with OpenCV, always. It works on frames of a shorter side of at
   most 128 (``flow_side``), so its cost hardly grows with the output size (one core here:
-  about 18 ms a frame from 360p to 1080p: ``benchmarks/results/temporal_cpu.json``). It depends on the input only, so
+  12-17 ms a frame from 360p to 1080p: ``benchmarks/results/temporal_cpu.json``). It depends on the input only, so
   ``process`` runs it in a worker thread while the engine stylises the frame, or, where
   the frames were handed to ``prefetch`` as they were decoded (``stylize video``), a thread
   pool has done it ahead (``runtime.temporal.analysis.LookAhead``).
 - the warp and mix (``runtime.temporal.blend``), where the stylised frames are. For host
   engines (ONNX Runtime, torch on the CPU) with OpenCV: ``prepare`` (the previous output
-  warped, the detail gain: 8 / 30 / 67 ms at 360p / 720p / 1080p) joins the analysis in
+  warped, the detail gain: 9 / 27 / 56 ms at 360p / 720p / 1080p) joins the analysis in
   the worker, the mix and detail boost (``blend``: 1.2-3.3 ms at shorter sides of 128-192,
-  8 / 29 / 62 ms at 360p / 720p / 1080p) stay on the critical path. Beside the CPU engines
-  measured (Magenta at 128 and 192) that cost 2-7% of the throughput when the worker found
-  a free core, 4-17% when other jobs kept both cores busy. torch's CPU kernels do the same
-  blend 5x slower (81 / 295 / 688 ms, both parts), so the CPU keeps OpenCV. For the CUDA torch engine
+  8 / 29 / 50 ms at 360p / 720p / 1080p) stay on the critical path. Beside the CPU engines
+  measured (Magenta at 128 and 192) that cost 4-8% of the throughput when the worker found
+  a free core, up to 16-17% when other jobs kept both cores busy. torch's CPU kernels do the same
+  blend 4-5x slower (70 / 292 / 507 ms, both parts), so the CPU keeps OpenCV. For the CUDA torch engine
   the blend runs on the GPU (``TorchBlender``), on the engine's output before it is
   converted to bytes: a few memory-bound passes over the frame, instead of 130 ms of CPU
   work a frame at 1080p beside an engine that takes 6 ms. Its cost on a GPU is measured by
@@ -84,7 +84,8 @@ class TemporalSettings:
 # better under the DIS metric alone on three clips), with the texture kept (high-pass energy
 # 0.93-1.03 of per-frame, DIS 0.86-0.95) and less smearing on the bikes pan. Farneback with the
 # backward check was worse (0.45 / 0.33 / 0.32 / 0.22) and twice the cost. Cost: ~18 ms a frame
-# on one core here at 128 px against DIS's ~11 ms at 160 px, analysed ahead or beside the engine.
+# on one core here at 128 px against DIS's ~11 ms at 160 px (12-17 ms a frame in
+# ``benchmarks/results/temporal_cpu.json``), analysed ahead or beside the engine.
 SETTINGS: dict[str, TemporalSettings] = {
     "on": TemporalSettings(blend=0.7, max_gain=2.0),
     "strong": TemporalSettings(blend=0.85, max_gain=1.5),
