@@ -34,6 +34,8 @@ class TorchBlender(Blender):
 
         self._torch, self._F = torch, F
         self.device = torch.device(device)
+        self._flow_host: np.ndarray | None = None  # the last flow uploaded, and its device copy
+        self._flow_dev: Any = None
         super().__init__(settings)
 
     # conversions -------------------------------------------------------------------------
@@ -51,6 +53,13 @@ class TorchBlender(Blender):
             return t.pin_memory().to(self.device, non_blocking=True)
         return t.to(self.device)
 
+    def _flow_on_device(self, flow: np.ndarray) -> Any:
+        """The frame's flow uploaded once: the previous output and the gain map are both
+        warped with it."""
+        if self._flow_host is not flow:
+            self._flow_host, self._flow_dev = flow, self._upload(flow)
+        return self._flow_dev
+
     def _size(self, x: Any) -> tuple[int, int]:
         return int(x.shape[-2]), int(x.shape[-1])
 
@@ -63,7 +72,7 @@ class TorchBlender(Blender):
         img4 = img if batched else img[None]
         h, w = self._size(img4)
         fh, fw = flow.shape[:2]
-        f = self._upload(flow)
+        f = self._flow_on_device(flow)
         if (fh, fw) != (h, w):
             f = F.interpolate(f, size=(h, w), mode="bilinear", align_corners=False)
             f = f * torch.tensor([w / fw, h / fh], device=self.device).view(1, 2, 1, 1)
