@@ -9,7 +9,7 @@ onto t-1 along the flow, and the mean squared error between it and stylised fram
 over the non-occluded pixels and the three channels, values in [0, 1]. The warping error
 is the mean over pairs; pairs across a scene cut (``runtime.temporal.cuts``) are left out.
 
-    python -m benchmarks.flicker IN_VIDEO STYLISED_VIDEO [--frames N] [--flow dis-medium]
+    python -m stylize.benchmarks.flicker IN_VIDEO STYLISED_VIDEO [--frames N] [--flow dis-medium]
     stylize flicker IN_VIDEO STYLISED_VIDEO
 
 The stabiliser in the runtime uses a different flow (DIS "fast" at a shorter side of 160)
@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from runtime.temporal.cuts import CutDetector
-from runtime.temporal.flow import FlowEstimator, consistent, to_gray, warp
+from stylize.runtime.temporal.cuts import CutDetector
+from stylize.runtime.temporal.flow import FlowEstimator, consistent, to_gray, warp
 
 DEFAULT_FLOW = "dis-medium"
 
@@ -154,7 +154,7 @@ def warping_error_of(motions: Sequence[PairMotion | None], cuts: list[int], outp
 
 
 def _frames(path: str | os.PathLike[str], limit: int | None) -> Iterator[np.ndarray]:
-    from runtime.video.reader import iter_frames
+    from stylize.runtime.video.reader import iter_frames
 
     for i, (rgb, _) in enumerate(iter_frames(path)):
         if limit is not None and i >= limit:
@@ -169,7 +169,7 @@ def video_warping_error(source: str | os.PathLike[str], stylised: str | os.PathL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.flicker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m stylize.benchmarks.flicker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="the source video (file, folder or glob of frames)")
     p.add_argument("stylised", help="the stylised video, frame for frame")
     p.add_argument("--frames", type=int, default=None, help="only the first N frames")

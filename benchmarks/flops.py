@@ -57,7 +57,7 @@ def count_macs_per_pixel(family: str, size: int = 256) -> dict[str, float]:
     """Count the family's networks at ``size`` x ``size`` (random weights: counts only)."""
     import torch
 
-    from training.models import build_stylizer
+    from stylize.training.models import build_stylizer
 
     net = build_stylizer(family).eval()
     x = torch.rand(1, 3, size, size)

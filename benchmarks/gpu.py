@@ -1,6 +1,6 @@
 """The whole GPU matrix in one command (under 8 minutes on an H100):
 
-    python -m benchmarks.gpu OUT_DIR [--quick]
+    python -m stylize.benchmarks.gpu OUT_DIR [--quick]
 
 torch CUDA FP32 / FP16 / FP16 channels-last / + CUDA graphs / torch.compile for both
 families at 512x512, 720p and 1080p; ONNX Runtime CUDA where onnxruntime-gpu is installed
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.run import Case, Plan, run, save, table
+from stylize.benchmarks.run import Case, Plan, run, save, table
 
 SIZES = ((512, 512), (720, 1280), (1080, 1920))
 VARIANTS = ("torch-fp32", "torch-fp16", "torch-fp16-cl", "torch-fp16-cl-graphs", "torch-fp16-compile")
@@ -57,7 +57,7 @@ def main() -> None:
     json_path, png = save(result, args.out / "gpu.json", args.out, "gpu")
     print(f"results: {json_path}" + (f", plot: {png}" if png else ""))
     if not args.no_temporal:
-        from benchmarks import temporal_device
+        from stylize.benchmarks import temporal_device
 
         temporal_device.main(["--device", "cuda", "--out", str(args.out / "temporal_device.json")])
 

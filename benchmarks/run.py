@@ -5,7 +5,7 @@ every frame, no pipelining) and the machine's limit (a large matrix product).
 
     stylize bench --quick [--json FILE]        # CPU, under 2 minutes
     stylize bench                              # the full CPU matrix
-    python -m benchmarks.gpu OUT_DIR           # the GPU matrix (see benchmarks/gpu.py)
+    python -m stylize.benchmarks.gpu OUT_DIR           # the GPU matrix (see benchmarks/gpu.py)
 
 The JSON schema is documented in benchmarks/README.md.
 """
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.flops import frame_flops
-from benchmarks.machine import describe, slug
-from benchmarks.weights import weights_for
-from runtime.models import prepare_style
-from runtime.store import Store
+from stylize.benchmarks.flops import frame_flops
+from stylize.benchmarks.machine import describe, slug
+from stylize.benchmarks.weights import weights_for
+from stylize.runtime.models import prepare_style
+from stylize.runtime.store import Store
 
 SCHEMA = "stylize-bench/1"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -138,16 +138,16 @@ TORCH_VARIANTS = {
 
 def open_bench_engine(store: Store, weights, backend: str, device: str):  # noqa: ANN001, ANN201
     if backend in TORCH_VARIANTS:
-        from runtime.backends.torch_backend import TorchEngine
+        from stylize.runtime.backends.torch_backend import TorchEngine
 
         return TorchEngine(store, weights, device, **TORCH_VARIANTS[backend])
     if backend.startswith("onnxruntime"):
-        from runtime.backends.onnxruntime_backend import OnnxRuntimeEngine
+        from stylize.runtime.backends.onnxruntime_backend import OnnxRuntimeEngine
 
         precision = "fp16" if backend.endswith("fp16") else "fp32"
         folder = store.graph_folder(weights.model_id, precision)
         if not (folder / "stylizer.onnx").is_file():
-            from export.onnx_export import export_from_store
+            from stylize.export.onnx_export import export_from_store
 
             export_from_store(store, weights, folder, precision=precision)
         return OnnxRuntimeEngine(store, weights, device=device, precision=precision)
@@ -211,7 +211,7 @@ def reference_ms(engines: Engines, family: str, h: int, w: int, device: str, rep
     """The anchors' way: PyTorch eager FP32, the style image re-encoded for every frame."""
     import torch
 
-    from training.models import load_stylizer
+    from stylize.training.models import load_stylizer
 
     store, weights, _ = engines.weights(family)
     net = load_stylizer(store, weights).to(device)
@@ -239,8 +239,8 @@ def reference_video_fps(engines: Engines, family: str, clip: Path, size: int, de
     import av
     import torch
 
-    from runtime.images import shorter_side_size
-    from training.models import load_stylizer
+    from stylize.runtime.images import shorter_side_size
+    from stylize.training.models import load_stylizer
 
     store, weights, _ = engines.weights(family)
     net = load_stylizer(store, weights).to(device)
@@ -277,9 +277,9 @@ def reference_video_fps(engines: Engines, family: str, clip: Path, size: int, de
 # ---------------------------------------------------------------------------- pipelines
 def live_stages(engines: Engines, family: str, backend: str, clip: Path, size: int, frames: int) -> dict[str, object]:
     """The live loop headless on a clip used as the camera, recording its output."""
-    from runtime.live.capture import Capture
-    from runtime.live.recorder import Recorder
-    from runtime.live.session import LiveOptions, LiveSession
+    from stylize.runtime.live.capture import Capture
+    from stylize.runtime.live.recorder import Recorder
+    from stylize.runtime.live.session import LiveOptions, LiveSession
 
     engine = engines.get(family, backend)
     vec = _style_vector(engine, family)
@@ -297,8 +297,8 @@ def live_stages(engines: Engines, family: str, backend: str, clip: Path, size: i
 
 
 def video_end_to_end(engines: Engines, family: str, backend: str, clip: Path, size: int, device: str) -> dict[str, object]:
-    from runtime.frames import FrameStylizer
-    from runtime.video.convert import convert_video
+    from stylize.runtime.frames import FrameStylizer
+    from stylize.runtime.video.convert import convert_video
 
     engine = engines.get(family, backend)
     vec = _style_vector(engine, family)
@@ -447,7 +447,7 @@ def save(result: dict[str, object], json_path: Path | None, out_dir: Path | None
     folder.mkdir(parents=True, exist_ok=True)
     json_path = json_path or folder / f"{name}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    from runtime.files import atomic_output
+    from stylize.runtime.files import atomic_output
 
     with atomic_output(json_path) as tmp:
         tmp.write_text(json.dumps(result, indent=1, default=float))

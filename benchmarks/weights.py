@@ -10,21 +10,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtime.errors import UserError
-from runtime.models import FAMILIES, ModelWeights, find_weights
-from runtime.store import Store
+from stylize.runtime.errors import UserError
+from stylize.runtime.models import FAMILIES, ModelWeights, find_weights
+from stylize.runtime.store import Store
 
 
 def _random_store(family: str, root: Path) -> Store:
     import torch
 
-    from training.models import build_stylizer
+    from stylize.training.models import build_stylizer
 
     store = Store(root / "bench" / family)
     if all(store.weights(name) for _, name in FAMILIES[family].roles.values()):
         return store
     if family == "adain":
-        from training.adain.random_weights import random_adain_modules
+        from stylize.training.adain.random_weights import random_adain_modules
 
         vgg, decoder = random_adain_modules(0)
         states = {"vgg": vgg.state_dict(), "decoder": decoder.state_dict()}

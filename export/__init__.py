@@ -9,5 +9,5 @@ tensorrt where present):
 - ``checks``          onnx.checker, TensorRT operator support, FP16 reductions walk
 - ``tensorrt_build``  TensorRT builder, engine keys and the store's engine folder
 - ``tensorrt_run``    a small TensorRT engine runner
-- ``measure``         ``python -m export.measure``: sizes, node counts, CPU latency
+- ``measure``         ``python -m stylize.export.measure``: sizes, node counts, CPU latency
 """

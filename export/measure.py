@@ -1,6 +1,6 @@
 """Graph sizes, node counts and CPU latency of the exported graphs, next to PyTorch's.
 
-    python -m export.measure [--families adain magenta] [--size 512] [--repeats 5] [--threads N]
+    python -m stylize.export.measure [--families adain magenta] [--size 512] [--repeats 5] [--threads N]
 
 Everything is measured in this one run, on this machine, with the same frames and threads:
 
@@ -65,8 +65,8 @@ def frame_format_figures(repeats: int, threads: int) -> list[dict[str, object]]:
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from export import onnx_passes
-    from runtime.backends.onnxruntime_backend import session_options
+    from stylize.export import onnx_passes
+    from stylize.runtime.backends.onnxruntime_backend import session_options
 
     dims = ["batch", 3, "height", "width"]
     identity = helper.make_model(
@@ -102,12 +102,12 @@ def measure_family(family: str, size: int, repeats: int, threads: int, folder: P
     import onnxruntime as ort
     import torch
 
-    from export import onnx_passes
-    from export.graphs import graph_modules
-    from export.onnx_export import WeightsIdentity, export_graphs, save_graphs
-    from runtime.backends.onnxruntime_backend import session_options
-    from runtime.models import FAMILIES, STYLE_SIZE
-    from training.models import build_stylizer
+    from stylize.export import onnx_passes
+    from stylize.export.graphs import graph_modules
+    from stylize.export.onnx_export import WeightsIdentity, export_graphs, save_graphs
+    from stylize.runtime.backends.onnxruntime_backend import session_options
+    from stylize.runtime.models import FAMILIES, STYLE_SIZE
+    from stylize.training.models import build_stylizer
 
     torch.manual_seed(0)
     torch.set_num_threads(threads)
@@ -204,9 +204,9 @@ def _print_tables(frames: list[dict[str, object]], families: list[dict[str, obje
 
 
 def main(argv: list[str] | None = None) -> int:
-    from runtime.backends.onnxruntime_backend import cpu_cores
+    from stylize.runtime.backends.onnxruntime_backend import cpu_cores
 
-    parser = argparse.ArgumentParser(prog="python -m export.measure", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m stylize.export.measure", description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=["adain", "magenta"], choices=["adain", "magenta"])
     parser.add_argument("--size", type=int, default=512, help="frame side for the latency table (default 512)")
     parser.add_argument("--repeats", type=int, default=5)

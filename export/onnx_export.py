@@ -26,11 +26,11 @@ import onnx
 import torch
 from torch import nn
 
-from export import checks, onnx_passes
-from export.graphs import graph_modules
-from runtime.files import atomic_output
-from runtime.models import FAMILIES, ModelWeights
-from runtime.store import Store
+from stylize.export import checks, onnx_passes
+from stylize.export.graphs import graph_modules
+from stylize.runtime.files import atomic_output
+from stylize.runtime.models import FAMILIES, ModelWeights
+from stylize.runtime.store import Store
 
 OPSET = 18  # TensorRT 10.0 parses opsets 9-20, 10.15 9-24; ONNX Runtime >= 1.14 runs 18
 FRAME_FORMATS = ("uint8-nhwc", "float-nchw")
@@ -239,7 +239,7 @@ def save_graphs(graphs: ExportedGraphs, folder: str | Path) -> dict[str, Path]:
 
 def export_from_store(store: Store, weights: ModelWeights, folder: Path, *, precision: str, frames: str = DEFAULT_FRAMES) -> dict[str, Path]:
     """Load the store's weights, export both graphs, write them into ``folder``."""
-    from training.models import load_stylizer
+    from stylize.training.models import load_stylizer
 
     module = load_stylizer(store, weights)
     graphs = export_graphs(module, weights.family, weights=WeightsIdentity.of(weights), precision=precision, frames=frames)

@@ -31,9 +31,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from runtime.errors import UserError
-from runtime.files import atomic_output
-from runtime.store import Store, sha256_file
+from stylize.runtime.errors import UserError
+from stylize.runtime.files import atomic_output
+from stylize.runtime.store import Store, sha256_file
 
 Shape3 = tuple[int, int, int]  # (batch, height, width)
 

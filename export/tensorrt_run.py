@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.tensorrt_build import tensorrt_or_error
-from runtime.errors import UserError
+from stylize.export.tensorrt_build import tensorrt_or_error
+from stylize.runtime.errors import UserError
 
 
 def _cudart():  # noqa: ANN202 (the cuda runtime bindings module)

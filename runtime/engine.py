@@ -10,8 +10,8 @@ from typing import Protocol
 
 import numpy as np
 
-from runtime.models import ModelWeights, prepare_style
-from runtime.store import Store, sha256_array
+from stylize.runtime.models import ModelWeights, prepare_style
+from stylize.runtime.store import Store, sha256_array
 
 
 class Engine(Protocol):

@@ -20,9 +20,9 @@ import time
 
 import numpy as np
 
-from runtime.color import keep_luminance
-from runtime.engine import Engine
-from runtime.temporal import Stabilizer, make_stabilizer, stylize_frames
+from stylize.runtime.color import keep_luminance
+from stylize.runtime.engine import Engine
+from stylize.runtime.temporal import Stabilizer, make_stabilizer, stylize_frames
 
 
 class FrameStylizer:

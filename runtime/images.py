@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import UserError
-from runtime.files import atomic_output
+from stylize.runtime.errors import UserError
+from stylize.runtime.files import atomic_output
 
 DEFAULT_MAX_PIXELS = 40_000_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pnm"}

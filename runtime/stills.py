@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.color import keep_luminance, match_color
-from runtime.engine import Engine, StyleCache
-from runtime.errors import UserError
-from runtime.images import resize
-from runtime.models import mix_styles
+from stylize.runtime.color import keep_luminance, match_color
+from stylize.runtime.engine import Engine, StyleCache
+from stylize.runtime.errors import UserError
+from stylize.runtime.images import resize
+from stylize.runtime.models import mix_styles
 
 PRESERVE_MODES = ("color", "luminance")
 MIN_SIDE = 16  # AdaIN's relu4_1 is 1/8 of the input; one feature pixel has no variance

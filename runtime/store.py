@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import UserError
-from runtime.files import atomic_output
+from stylize.runtime.errors import UserError
+from stylize.runtime.files import atomic_output
 
 ENV_VAR = "STYLIZE_HOME"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -30,7 +30,7 @@ def data_dir() -> Path:
 def adain_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """vgg_normalised.pth and decoder.pth with random weights in the release layout."""
     pytest.importorskip("torch")
-    from training.adain.random_weights import write_random_adain
+    from stylize.training.adain.random_weights import write_random_adain
 
     return write_random_adain(tmp_path_factory.mktemp("adain_weights"), seed=0)
 
@@ -44,8 +44,8 @@ def empty_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def adain_store_dir(adain_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from runtime.store import Store
-    from training.weights_io import import_weights
+    from stylize.runtime.store import Store
+    from stylize.training.weights_io import import_weights
 
     home = tmp_path_factory.mktemp("adain_store")
     store = Store(home)
@@ -71,7 +71,7 @@ def rng_image(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
     """Run ``stylize`` in-process: (exit code, stdout, stderr)."""
-    from runtime.cli import main
+    from stylize.cli import main
 
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -97,7 +97,7 @@ def magenta_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     files = [MAGENTA_WEIGHTS / f for f in MAGENTA_TFLITE]
     if not all(f.is_file() for f in files):
         pytest.skip(f"Magenta .tflite files not found in {MAGENTA_WEIGHTS}")
-    from runtime.cli import main
+    from stylize.cli import main
 
     home = tmp_path_factory.mktemp("magenta_store")
     assert main(["--home", str(home), "weights", "import", *map(str, files)]) == 0

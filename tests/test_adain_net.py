@@ -9,9 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from runtime.errors import UserError  # noqa: E402
-from runtime.models import mix_styles  # noqa: E402
-from training.adain.net import (  # noqa: E402
+from stylize.runtime.errors import UserError  # noqa: E402
+from stylize.runtime.models import mix_styles  # noqa: E402
+from stylize.training.adain.net import (  # noqa: E402
     LAYERS,
     AdaINStylizer,
     adain,
@@ -21,12 +21,12 @@ from training.adain.net import (  # noqa: E402
     style_vector,
     vgg_features,
 )
-from training.weights_io import read_weights_file  # noqa: E402
+from stylize.training.weights_io import read_weights_file  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def net() -> AdaINStylizer:
-    from training.adain.random_weights import random_adain_modules
+    from stylize.training.adain.random_weights import random_adain_modules
 
     return AdaINStylizer(*random_adain_modules(seed=0)).eval()
 

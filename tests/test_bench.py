@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from benchmarks import flops  # noqa: E402
-from benchmarks.run import limit_for, save, table  # noqa: E402
+from stylize.benchmarks import flops  # noqa: E402
+from stylize.benchmarks.run import limit_for, save, table  # noqa: E402
 
 
 def test_macs_per_pixel_constants_match_the_networks() -> None:

@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 
 from conftest import one_line_error as _one_line_error
 from conftest import run_cli as _run
-from runtime.cli import main
+from stylize.cli import main
 
 pytest.importorskip("torch")
 
@@ -136,10 +136,10 @@ def test_bad_inputs_one_line_exit_2_no_output(adain_store: Path, images: dict[st
 
 
 def test_console_script_help_and_exit_code(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "runtime.cli", "image", "--help"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "stylize", "image", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--preserve-color" in done.stdout and "--style-weights" in done.stdout
     done = subprocess.run(
-        [sys.executable, "-m", "runtime.cli", "image", str(tmp_path / "no.png"), "--style", str(tmp_path / "no2.png"), "-o", str(tmp_path / "o.png")],
+        [sys.executable, "-m", "stylize", "image", str(tmp_path / "no.png"), "--style", str(tmp_path / "no2.png"), "-o", str(tmp_path / "o.png")],
         capture_output=True,
         text=True,
         env={"STYLIZE_HOME": str(tmp_path / "home"), "PATH": ""},
@@ -150,10 +150,10 @@ def test_console_script_help_and_exit_code(tmp_path: Path) -> None:
 def test_runtime_imports_without_torch() -> None:
     code = (
         "import sys, importlib\n"
-        "for m in ['runtime.cli', 'runtime.store', 'runtime.images', 'runtime.engine', 'runtime.stills', 'runtime.backends']:\n"
+        "for m in ['stylize.cli', 'stylize.runtime.store', 'stylize.runtime.images', 'stylize.runtime.engine', 'stylize.runtime.stills', 'stylize.runtime.backends']:\n"
         "    importlib.import_module(m)\n"
-        "from runtime.cli import build_parser; build_parser()\n"
-        "bad = [m for m in sys.modules if m == 'torch' or m.startswith('training')]\n"
+        "from stylize.cli import build_parser; build_parser()\n"
+        "bad = [m for m in sys.modules if m == 'torch' or m.startswith('stylize.training')]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from runtime.cli import main
+from stylize.cli import main
 
 pytest.importorskip("torch")
 pytest.importorskip("ai_edge_litert", reason="reading .tflite files needs ai-edge-litert (the [tflite] extra)")

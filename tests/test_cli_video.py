@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.cli import main
+from stylize.cli import main
 
 pytest.importorskip("torch")
 
@@ -32,7 +32,7 @@ def test_video_keeps_frames_and_audio(adain_store: Path, data_dir: Path, tmp_pat
 
 
 def test_style_is_encoded_once_per_run(adain_store: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from runtime.backends.torch_backend import TorchEngine
+    from stylize.runtime.backends.torch_backend import TorchEngine
 
     calls = {"encode": 0, "stylize": 0}
     real_encode, real_stylize, real_uint8 = TorchEngine.encode_style, TorchEngine.stylize, TorchEngine.stylize_uint8
@@ -67,7 +67,7 @@ def test_style_is_encoded_once_per_run(adain_store: Path, data_dir: Path, monkey
 def test_sigint_leaves_no_output_and_exits_130(adain_store: Path, data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "video", str(data_dir / "video" / "adain__cutBunny.mp4"),
+        [sys.executable, "-m", "stylize", "video", str(data_dir / "video" / "adain__cutBunny.mp4"),
          "--style", str(data_dir / "styles" / "tfjs__bricks.jpg"), "--size", "64", "-o", str(out)],
         stderr=subprocess.PIPE, text=True, env={**os.environ, "STYLIZE_HOME": str(adain_store)},
     )  # fmt: skip
@@ -88,9 +88,9 @@ def test_sigint_leaves_no_output_and_exits_130(adain_store: Path, data_dir: Path
 
 def test_torch_uint8_path_matches_float_path(adain_store: Path) -> None:
     from conftest import rng_image
-    from runtime.backends.torch_backend import TorchEngine
-    from runtime.models import find_weights
-    from runtime.store import Store
+    from stylize.runtime.backends.torch_backend import TorchEngine
+    from stylize.runtime.models import find_weights
+    from stylize.runtime.store import Store
 
     store = Store(adain_store)
     engine = TorchEngine(store, find_weights(store, "adain"), "cpu")

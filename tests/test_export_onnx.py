@@ -30,14 +30,14 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from export import checks, onnx_passes  # noqa: E402
-from export.graphs import graph_modules  # noqa: E402
-from export.onnx_export import METADATA_KEYS, OPSET, WeightsIdentity, _metadata  # noqa: E402
-from runtime.backends.onnxruntime_backend import OnnxRuntimeEngine, graph_folder  # noqa: E402
-from runtime.errors import UserError  # noqa: E402
-from runtime.models import FAMILIES, ModelWeights, find_weights  # noqa: E402
-from runtime.store import Store  # noqa: E402
-from training.models import build_stylizer, load_stylizer  # noqa: E402
+from stylize.export import checks, onnx_passes  # noqa: E402
+from stylize.export.graphs import graph_modules  # noqa: E402
+from stylize.export.onnx_export import METADATA_KEYS, OPSET, WeightsIdentity, _metadata  # noqa: E402
+from stylize.runtime.backends.onnxruntime_backend import OnnxRuntimeEngine, graph_folder  # noqa: E402
+from stylize.runtime.errors import UserError  # noqa: E402
+from stylize.runtime.models import FAMILIES, ModelWeights, find_weights  # noqa: E402
+from stylize.runtime.store import Store  # noqa: E402
+from stylize.training.models import build_stylizer, load_stylizer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("STYLIZE_TEST_SHARED", REPO.parent / "shared"))  # as tests/conftest.py
@@ -59,8 +59,8 @@ def psnr(test: np.ndarray, ref: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     """A store with random weights of both families, imported as a user would."""
-    from training.adain.random_weights import write_random_adain
-    from training.weights_io import import_weights
+    from stylize.training.adain.random_weights import write_random_adain
+    from stylize.training.weights_io import import_weights
 
     root = tmp_path_factory.mktemp("store")
     s = Store(root)
@@ -89,7 +89,7 @@ class _Exports:
                 f"rc = rc or main(['--home', {str(store.root)!r}, 'export', '--model', {fam!r}{', ' + repr('--fp16') if p == 'fp16' else ''}])"
                 for fam, p in chain
             )
-            code = f"import sys\nfrom runtime.cli import main\nrc = 0\n{calls}\nsys.exit(rc)\n"
+            code = f"import sys\nfrom stylize.cli import main\nrc = 0\n{calls}\nsys.exit(rc)\n"
             log = logs / f"export-{i}.log"
             self.procs.append((subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT), log))
         self.done = False
@@ -167,7 +167,7 @@ def test_fp16_adain_overflow_regime_random_weights(one_thread: None) -> None:
     Random VGG features are nearly constant over space (the biases dominate), so the encoder
     biases are zeroed first: the features then vary with the image, as real ones do.
     """
-    from training.adain.net import LAYERS
+    from stylize.training.adain.net import LAYERS
 
     torch.manual_seed(0)
     model = build_stylizer("adain").eval()
@@ -200,7 +200,7 @@ def _tflite_magenta() -> torch.nn.Module:
     if not (MAGENTA_WEIGHTS / "style_predict_int8_256.tflite").is_file() or not (DATA / "content").is_dir():
         pytest.skip(f"Magenta .tflite weights or test images not found under {SHARED}")
     pytest.importorskip("ai_edge_litert", reason="reading .tflite files needs ai-edge-litert")
-    from training.magenta.tflite_import import read_tflite
+    from stylize.training.magenta.tflite_import import read_tflite
 
     _, predictor = read_tflite(MAGENTA_WEIGHTS / "style_predict_int8_256.tflite")
     _, transformer = read_tflite(MAGENTA_WEIGHTS / "style_transfer_fp16_384.tflite")
@@ -210,7 +210,7 @@ def _tflite_magenta() -> torch.nn.Module:
 
 
 def _image(path: Path, h: int, w: int) -> torch.Tensor:
-    from runtime.images import load_image, resize
+    from stylize.runtime.images import load_image, resize
 
     return torch.from_numpy(resize(load_image(path).rgb, h, w).transpose(2, 0, 1).copy())[None]
 
@@ -380,8 +380,8 @@ def test_fp16_graphs_run(fam: str, graphs: dict, modules: dict) -> None:
 
 @pytest.mark.parametrize("fam", FAMS)
 def test_onnxruntime_engine_matches_torch_engine(fam: str, graphs: dict, store: Store, weights: dict) -> None:
-    from runtime.backends import open_engine
-    from runtime.models import prepare_style
+    from stylize.runtime.backends import open_engine
+    from stylize.runtime.models import prepare_style
 
     ort_engine = open_engine(store, weights[fam], "onnxruntime", "cpu")
     torch_engine = open_engine(store, weights[fam], "torch", "cpu")
@@ -429,11 +429,11 @@ def test_runtime_stays_torch_free() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import runtime.backends, runtime.backends.onnxruntime_backend, runtime.cli, runtime.cli.export
-        import export.checks, export.onnx_passes, export.tensorrt_build, export.tensorrt_run
+        import stylize.runtime.backends, stylize.runtime.backends.onnxruntime_backend, stylize.cli, stylize.cli.export
+        import stylize.export.checks, stylize.export.onnx_passes, stylize.export.tensorrt_build, stylize.export.tensorrt_run
         import argparse
-        runtime.cli.export.register(argparse.ArgumentParser().add_subparsers())
-        bad = [m for m in ("torch", "training") if m in sys.modules]
+        stylize.cli.export.register(argparse.ArgumentParser().add_subparsers())
+        bad = [m for m in ("torch", "stylize.training") if m in sys.modules]
         assert not bad, bad
         """
     )

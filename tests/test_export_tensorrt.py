@@ -16,8 +16,8 @@ onnx = pytest.importorskip("onnx")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from export import checks, onnx_passes  # noqa: E402
-from export.tensorrt_build import (  # noqa: E402
+from stylize.export import checks, onnx_passes  # noqa: E402
+from stylize.export.tensorrt_build import (  # noqa: E402
     DEFAULT_STYLE_SHAPES,
     EngineKey,
     GpuInfo,
@@ -29,9 +29,9 @@ from export.tensorrt_build import (  # noqa: E402
     profile_shapes,
     profile_text,
 )
-from runtime.cli import main  # noqa: E402
-from runtime.errors import UserError  # noqa: E402
-from runtime.store import Store  # noqa: E402
+from stylize.cli import main  # noqa: E402
+from stylize.runtime.errors import UserError  # noqa: E402
+from stylize.runtime.store import Store  # noqa: E402
 
 H100 = GpuInfo("NVIDIA H100 80GB HBM3", "9.0")
 
@@ -143,7 +143,7 @@ def test_build_engine_without_gpu_is_one_line_error(tmp_path: Path, capsys, monk
     fake = types.ModuleType("tensorrt")
     fake.__version__ = "10.8.0"
     monkeypatch.setitem(sys.modules, "tensorrt", fake)
-    from export import tensorrt_build
+    from stylize.export import tensorrt_build
 
     def no_gpu(device: int = 0) -> GpuInfo:
         raise UserError("no CUDA GPU found; TensorRT engines need an NVIDIA GPU")
@@ -284,7 +284,7 @@ def test_supported_ops_list_has_its_source() -> None:
 
 def _gpu_present() -> bool:
     try:
-        from export.tensorrt_build import gpu_info
+        from stylize.export.tensorrt_build import gpu_info
 
         gpu_info()
     except UserError:
@@ -306,10 +306,10 @@ def test_tensorrt_build_and_run_fp16_adain(tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     import tensorrt
 
-    from export.onnx_export import WeightsIdentity, export_graphs, save_graphs
-    from export.tensorrt_build import build_engine, gpu_info
-    from export.tensorrt_run import TrtRunner
-    from training.models import build_stylizer
+    from stylize.export.onnx_export import WeightsIdentity, export_graphs, save_graphs
+    from stylize.export.tensorrt_build import build_engine, gpu_info
+    from stylize.export.tensorrt_run import TrtRunner
+    from stylize.training.models import build_stylizer
 
     torch.manual_seed(0)
     module = build_stylizer("adain").eval()

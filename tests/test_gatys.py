@@ -18,14 +18,14 @@ torch = pytest.importorskip("torch")
 from conftest import rng_image  # noqa: E402
 from conftest import one_line_error as _one_line_error  # noqa: E402
 from conftest import run_cli as _run  # noqa: E402
-from runtime.cli import main  # noqa: E402
-from runtime.color import rgb_to_ycbcr  # noqa: E402
-from runtime.errors import UserError  # noqa: E402
-from training.adain.net import LAYERS, build_vgg  # noqa: E402
-from training.gatys.features import IMAGENET_MEAN, IMAGENET_STD, TORCHVISION_CONVS, FeatureExtractor, vgg_from_file, vgg_from_torchvision_state  # noqa: E402
-from training.gatys.losses import GramStyleLoss, LossWeights, gram_matrix, style_layer_loss, total_variation  # noqa: E402
-from training.gatys.paint import PaintOptions, _to_tensor, build_loss, paint, prepare_colors  # noqa: E402
-from training.gatys.pyramid import iterations_per_stage, stage_sizes  # noqa: E402
+from stylize.cli import main  # noqa: E402
+from stylize.runtime.color import rgb_to_ycbcr  # noqa: E402
+from stylize.runtime.errors import UserError  # noqa: E402
+from stylize.training.adain.net import LAYERS, build_vgg  # noqa: E402
+from stylize.training.gatys.features import IMAGENET_MEAN, IMAGENET_STD, TORCHVISION_CONVS, FeatureExtractor, vgg_from_file, vgg_from_torchvision_state  # noqa: E402
+from stylize.training.gatys.losses import GramStyleLoss, LossWeights, gram_matrix, style_layer_loss, total_variation  # noqa: E402
+from stylize.training.gatys.paint import PaintOptions, _to_tensor, build_loss, paint, prepare_colors  # noqa: E402
+from stylize.training.gatys.pyramid import iterations_per_stage, stage_sizes  # noqa: E402
 
 SHALLOW = {"content_layers": {"relu2_1": 1.0}, "style_layers": {"relu1_1": 0.5, "relu2_1": 0.5}}
 CPU = torch.device("cpu")
@@ -33,7 +33,7 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def vgg() -> torch.nn.Sequential:
-    from training.adain.random_weights import random_adain_modules
+    from stylize.training.adain.random_weights import random_adain_modules
 
     return random_adain_modules(seed=0)[0]
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from runtime.color import keep_luminance, match_color, rgb_to_ycbcr
-from runtime.errors import UserError
-from runtime.images import load_image, save_image
+from stylize.runtime.color import keep_luminance, match_color, rgb_to_ycbcr
+from stylize.runtime.errors import UserError
+from stylize.runtime.images import load_image, save_image
 
 
 def _red_left_blue_right(path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.cli import main
+from stylize.cli import main
 
 pytest.importorskip("torch")
 
@@ -44,7 +44,7 @@ def test_missing_file_source(adain_store: Path, data_dir: Path, tmp_path: Path, 
 
 
 def test_keys_change_the_session_state() -> None:
-    from runtime.live.session import LiveOptions, LiveSession
+    from stylize.runtime.live.session import LiveOptions, LiveSession
 
     class _Engine:
         backend = "fake"

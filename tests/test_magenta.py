@@ -16,10 +16,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from runtime.errors import UserError  # noqa: E402
-from training.magenta.layout import PREDICTOR_LAYOUT, TRANSFORMER_LAYOUT  # noqa: E402
-from training.magenta.model import StylePredictor, Transformer  # noqa: E402
-from training.magenta.tflite_import import read_tflite  # noqa: E402
+from stylize.runtime.errors import UserError  # noqa: E402
+from stylize.training.magenta.layout import PREDICTOR_LAYOUT, TRANSFORMER_LAYOUT  # noqa: E402
+from stylize.training.magenta.model import StylePredictor, Transformer  # noqa: E402
+from stylize.training.magenta.tflite_import import read_tflite  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 WEIGHTS = SHARED / "weights" / "magenta"
@@ -97,7 +97,7 @@ def test_layout_matches_state_dict(module, layout) -> None:
 
 
 def test_layout_module_is_torch_free() -> None:
-    import training.magenta.layout as layout_module
+    import stylize.training.magenta.layout as layout_module
 
     source = Path(layout_module.__file__).read_text()
     imported = set()

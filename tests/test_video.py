@@ -23,9 +23,9 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from runtime.errors import UserError  # noqa: E402
-from runtime.video import ConversionSummary, convert_video, iter_frames, natural_key  # noqa: E402
-from runtime.video.timing import RateConverter, Timeline  # noqa: E402
+from stylize.runtime.errors import UserError  # noqa: E402
+from stylize.runtime.video import ConversionSummary, convert_video, iter_frames, natural_key  # noqa: E402
+from stylize.runtime.video.timing import RateConverter, Timeline  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -402,7 +402,7 @@ def test_concatenated_streams_with_timestamps_going_back(tmp_path: Path) -> None
 
 
 def test_rate_converter_drops_and_repeats_by_time() -> None:
-    from runtime.video.timing import TimedFrame
+    from stylize.runtime.video.timing import TimedFrame
 
     conv = RateConverter(Fraction(1, 100), Fraction(10))  # 100 ticks/s in, 10 fps out
     img = np.zeros((1, 1, 3), np.uint8)
@@ -536,7 +536,7 @@ def test_error_in_process_stops_promptly_and_leaves_nothing(error: type[BaseExce
 SIGINT_DRIVER = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from runtime.video import convert_video
+from stylize.runtime.video import convert_video
 def slow(frames):
     time.sleep(0.02)
     print("frame", flush=True)

@@ -44,7 +44,7 @@ DEFAULT_NAMES = {
 
 def _register_magenta() -> None:
     try:
-        from training.magenta.layout import PREDICTOR_LAYOUT, TRANSFORMER_LAYOUT
+        from stylize.training.magenta.layout import PREDICTOR_LAYOUT, TRANSFORMER_LAYOUT
     except ImportError:  # pragma: no cover - the magenta family is optional while it is being built
         return
     LAYOUTS["magenta_predictor"] = dict(PREDICTOR_LAYOUT)

@@ -9,15 +9,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from runtime.models import FAMILIES, ModelWeights
-from runtime.store import Store
-from training.weights_io import load_torch_state
+from stylize.runtime.models import FAMILIES, ModelWeights
+from stylize.runtime.store import Store
+from stylize.training.weights_io import load_torch_state
 
 
 def build_stylizer(family: str, states: dict[str, dict[str, torch.Tensor]] | None = None) -> nn.Module:
     """The family's stylizer; with ``states`` None its weights stay at their random init."""
     if family == "adain":
-        from training.adain.net import AdaINStylizer, build_decoder, build_vgg
+        from stylize.training.adain.net import AdaINStylizer, build_decoder, build_vgg
 
         vgg, decoder = build_vgg(), build_decoder()
         if states:
@@ -25,8 +25,8 @@ def build_stylizer(family: str, states: dict[str, dict[str, torch.Tensor]] | Non
             decoder.load_state_dict(states["decoder"], strict=True)
         return AdaINStylizer(vgg, decoder)
     if family == "magenta":
-        from training.magenta.model import StylePredictor, Transformer
-        from training.magenta.stylizer import MagentaStylizer
+        from stylize.training.magenta.model import StylePredictor, Transformer
+        from stylize.training.magenta.stylizer import MagentaStylizer
 
         predictor, transformer = StylePredictor(), Transformer()
         if states:

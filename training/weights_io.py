@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runtime.errors import UserError
-from runtime.store import Store, WeightsRecord, sha256_file
-from training.layouts import DEFAULT_NAMES, LAYOUTS, check_layout, closest_layout, identify_layout
+from stylize.runtime.errors import UserError
+from stylize.runtime.store import Store, WeightsRecord, sha256_file
+from stylize.training.layouts import DEFAULT_NAMES, LAYOUTS, check_layout, closest_layout, identify_layout
 
 SUFFIXES = (".pth", ".pt", ".safetensors", ".tflite")
 
@@ -31,7 +31,7 @@ def read_weights_file(path: str | os.PathLike[str]) -> tuple[str, dict[str, np.n
         raise UserError(f"weights file is empty: {p}")
     suffix = p.suffix.lower()
     if suffix == ".tflite":
-        from training.magenta.tflite_import import read_tflite
+        from stylize.training.magenta.tflite_import import read_tflite
 
         return read_tflite(p)
     if suffix in (".pth", ".pt"):

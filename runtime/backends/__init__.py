@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from runtime.engine import Engine
-from runtime.errors import UserError
-from runtime.models import ModelWeights
-from runtime.store import Store
+from stylize.runtime.engine import Engine
+from stylize.runtime.errors import UserError
+from stylize.runtime.models import ModelWeights
+from stylize.runtime.store import Store
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 
@@ -43,11 +43,11 @@ def open_engine(store: Store, weights: ModelWeights, backend: str = "auto", devi
     if backend == "torch":
         if importlib.util.find_spec("torch") is None:
             raise UserError("the torch backend needs PyTorch: pip install 'stylize[train]'")
-        from runtime.backends.torch_backend import TorchEngine
+        from stylize.runtime.backends.torch_backend import TorchEngine
 
         return TorchEngine(store, weights, device=device)
     if backend == "onnxruntime":
-        from runtime.backends.onnxruntime_backend import OnnxRuntimeEngine
+        from stylize.runtime.backends.onnxruntime_backend import OnnxRuntimeEngine
 
         return OnnxRuntimeEngine(store, weights, device=device)
     raise UserError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")

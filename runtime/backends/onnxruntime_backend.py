@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import UserError
-from runtime.models import FAMILIES, ModelWeights
-from runtime.store import Store
+from stylize.runtime.errors import UserError
+from stylize.runtime.models import FAMILIES, ModelWeights
+from stylize.runtime.store import Store
 
 GRAPHS = ("style_encoder", "stylizer")
 CPU = "CPUExecutionProvider"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.models import ModelWeights
-from runtime.store import Store
+from stylize.runtime.models import ModelWeights
+from stylize.runtime.store import Store
 
 
 class _GraphedShape:
@@ -72,7 +72,7 @@ class TorchEngine:
         self.device = torch.device(device)
         self.weights = weights
         if module is None:
-            from training.models import load_stylizer
+            from stylize.training.models import load_stylizer
 
             module = load_stylizer(store, weights)
         self.cuda = self.device.type == "cuda"
@@ -171,7 +171,7 @@ class TorchEngine:
             return None
         from functools import partial
 
-        from runtime.backends.torch_blend import TorchBlender
+        from stylize.runtime.backends.torch_blend import TorchBlender
 
         return partial(TorchBlender, device=self.device)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.temporal.blend import Blender
+from stylize.runtime.temporal.blend import Blender
 
 
 class TorchBlender(Blender):

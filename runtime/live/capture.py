@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import UserError
+from stylize.runtime.errors import UserError
 
 
 @dataclass

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.files import atomic_output
-from runtime.video.colorspace import BT709
-from runtime.video.containers import output_format
-from runtime.video.encoder import VideoFileWriter
-from runtime.video.timing import Timeline
+from stylize.runtime.files import atomic_output
+from stylize.runtime.video.colorspace import BT709
+from stylize.runtime.video.containers import output_format
+from stylize.runtime.video.encoder import VideoFileWriter
+from stylize.runtime.video.timing import Timeline
 
 _MS = Fraction(1, 1000)
 
@@ -26,7 +26,7 @@ class Recorder:
         self.path = Path(path)
         self.fmt = output_format(self.path)
         if self.fmt is None:
-            from runtime.errors import UserError
+            from stylize.runtime.errors import UserError
 
             raise UserError(f"--record needs a video file (.mp4, .mkv, ...), not a folder: {self.path}")
         self.fps, self.crf, self.preset = fps, crf, preset

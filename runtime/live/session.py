@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.engine import Engine
-from runtime.frames import FrameStylizer
-from runtime.images import save_image, shorter_side_size
-from runtime.temporal import MODES, Stabilizer
+from stylize.runtime.engine import Engine
+from stylize.runtime.frames import FrameStylizer
+from stylize.runtime.images import save_image, shorter_side_size
+from stylize.runtime.temporal import MODES, Stabilizer
 
 WINDOW = "stylize live"
 KEYS_HELP = "1-9 style  [ ] alpha  c colour  t temporal  o original  s snapshot  q quit"

@@ -10,8 +10,8 @@
 The flicker metric (warping error) is ``benchmarks/flicker.py``; ``stylize flicker`` runs it.
 """
 
-from runtime.temporal.stabilizer import MODES, SETTINGS, Motion, Stabilizer, TemporalSettings, make_stabilizer, settings_for
-from runtime.temporal.stats import FeatureStats, engine_takes_stats, stylize_frames
+from stylize.runtime.temporal.stabilizer import MODES, SETTINGS, Motion, Stabilizer, TemporalSettings, make_stabilizer, settings_for
+from stylize.runtime.temporal.stats import FeatureStats, engine_takes_stats, stylize_frames
 
 __all__ = [
     "MODES",

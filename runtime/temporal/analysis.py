@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from runtime.temporal.cuts import Signature, signature
-from runtime.temporal.flow import FlowEstimator, fb_error, inside, sample_maps, shrink, to_gray, warp
+from stylize.runtime.temporal.cuts import Signature, signature
+from stylize.runtime.temporal.flow import FlowEstimator, fb_error, inside, sample_maps, shrink, to_gray, warp
 
 
 @dataclass(frozen=True)

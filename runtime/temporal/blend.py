@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.temporal.flow import grid, resize_flow, sample_maps, warp
+from stylize.runtime.temporal.flow import grid, resize_flow, sample_maps, warp
 
 
 class Blender:

@@ -40,7 +40,7 @@ results in ``benchmarks/results/``):
   the blend runs on the GPU (``TorchBlender``), on the engine's output before it is
   converted to bytes: a few memory-bound passes over the frame, instead of 130 ms of CPU
   work a frame at 1080p beside an engine that takes 6 ms. Its cost on a GPU is measured by
-  ``python -m benchmarks.temporal_device`` (not yet run on a GPU: no GPU was lent to the
+  ``python -m stylize.benchmarks.temporal_device`` (not yet run on a GPU: no GPU was lent to the
   session that wrote it).
 """
 
@@ -51,11 +51,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from runtime.temporal.cuts import CutDetector
-from runtime.temporal.blend import Blender, CpuBlender
-from runtime.temporal.analysis import Look, LookAhead, look, pair
-from runtime.temporal.flow import FlowEstimator
-from runtime.temporal.stats import FeatureStats
+from stylize.runtime.temporal.cuts import CutDetector
+from stylize.runtime.temporal.blend import Blender, CpuBlender
+from stylize.runtime.temporal.analysis import Look, LookAhead, look, pair
+from stylize.runtime.temporal.flow import FlowEstimator
+from stylize.runtime.temporal.stats import FeatureStats
 
 MODES = ("off", "on", "strong")
 

@@ -4,12 +4,12 @@ The model is not this package's concern: ``convert_video`` takes any callable th
 RGB uint8 frames (N, H, W, 3) to frames of the same shape. See ``convert.py``.
 """
 
-from runtime.video.containers import FORMATS, OutputFormat, is_folder_output, output_format
-from runtime.video.convert import convert_video
-from runtime.video.image_sequence import natural_key
-from runtime.video.reader import iter_frames
-from runtime.video.source import Source, SourceInfo, open_source
-from runtime.video.summary import ConversionSummary
+from stylize.runtime.video.containers import FORMATS, OutputFormat, is_folder_output, output_format
+from stylize.runtime.video.convert import convert_video
+from stylize.runtime.video.image_sequence import natural_key
+from stylize.runtime.video.reader import iter_frames
+from stylize.runtime.video.source import Source, SourceInfo, open_source
+from stylize.runtime.video.summary import ConversionSummary
 
 __all__ = [
     "FORMATS",

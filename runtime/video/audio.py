@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from runtime.video.containers import OutputFormat
-from runtime.video.timing import Monotonic
+from stylize.runtime.video.containers import OutputFormat
+from stylize.runtime.video.timing import Monotonic
 
 log = logging.getLogger(__name__)
 

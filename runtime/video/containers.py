@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.errors import UserError
+from stylize.runtime.errors import UserError
 
 X264_PRESETS = (
     "ultrafast",

@@ -9,15 +9,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from runtime.files import atomic_output, refuse_overwriting_inputs, use_default_permissions
-from runtime.video.containers import OutputFormat, check_encoder_options, output_format
-from runtime.video.frames_folder import FramesFolderWriter, atomic_folder, check_frames_folder
-from runtime.video.pipeline import Pipeline
-from runtime.video.sizing import target_size
-from runtime.video.source import Source, is_url, open_source
-from runtime.video.stages import DecodeStage, EncodeStage, FrameWriter, Process, ProcessStage
-from runtime.video.summary import ConversionSummary
-from runtime.video.timing import RateConverter, Timeline, as_rate
+from stylize.runtime.files import atomic_output, refuse_overwriting_inputs, use_default_permissions
+from stylize.runtime.video.containers import OutputFormat, check_encoder_options, output_format
+from stylize.runtime.video.frames_folder import FramesFolderWriter, atomic_folder, check_frames_folder
+from stylize.runtime.video.pipeline import Pipeline
+from stylize.runtime.video.sizing import target_size
+from stylize.runtime.video.source import Source, is_url, open_source
+from stylize.runtime.video.stages import DecodeStage, EncodeStage, FrameWriter, Process, ProcessStage
+from stylize.runtime.video.summary import ConversionSummary
+from stylize.runtime.video.timing import RateConverter, Timeline, as_rate
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def _writer(
     """The video file writer (the source's audio wired into it) or the PNG folder writer."""
     if fmt is None:
         return FramesFolderWriter(tmp)
-    from runtime.video.encoder import VideoFileWriter
+    from stylize.runtime.video.encoder import VideoFileWriter
 
     info = src.info
     writer = VideoFileWriter(

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from runtime.video.audio import AudioCounts, AudioMuxer
-from runtime.video.colorspace import AVCOL_PRI_UNSPECIFIED, AVCOL_RANGE_MPEG, AVCOL_TRC_UNSPECIFIED, ColorTags
-from runtime.video.containers import OutputFormat
-from runtime.video.timing import TimedFrame
+from stylize.runtime.video.audio import AudioCounts, AudioMuxer
+from stylize.runtime.video.colorspace import AVCOL_PRI_UNSPECIFIED, AVCOL_RANGE_MPEG, AVCOL_TRC_UNSPECIFIED, ColorTags
+from stylize.runtime.video.containers import OutputFormat
+from stylize.runtime.video.timing import TimedFrame
 
 log = logging.getLogger(__name__)
 

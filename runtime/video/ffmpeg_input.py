@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from runtime.errors import UserError
-from runtime.video.colorspace import ColorTags, source_colors
-from runtime.video.sizing import needs_crop
-from runtime.video.source import RawFrame, SourceInfo
-from runtime.video.timing import as_rate
+from stylize.runtime.errors import UserError
+from stylize.runtime.video.colorspace import ColorTags, source_colors
+from stylize.runtime.video.sizing import needs_crop
+from stylize.runtime.video.source import RawFrame, SourceInfo
+from stylize.runtime.video.timing import as_rate
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime.errors import UserError
-from runtime.video.timing import TimedFrame
+from stylize.runtime.errors import UserError
+from stylize.runtime.video.timing import TimedFrame
 
 FRAME_NAME = "frame_{:06d}.png"
 _FRAME_RE = re.compile(r"^frame_\d{6,}\.png$")

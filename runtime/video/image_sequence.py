@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from runtime.errors import UserError
-from runtime.video.sizing import needs_crop
-from runtime.video.source import RawFrame, SourceInfo
-from runtime.video.timing import as_rate
+from stylize.runtime.errors import UserError
+from stylize.runtime.video.sizing import needs_crop
+from stylize.runtime.video.source import RawFrame, SourceInfo
+from stylize.runtime.video.timing import as_rate
 
 PREFETCH_FILES = 4  # files decoding ahead of the one being used
 PREFETCH_THREADS = 2  # image decoders (OpenCV releases the GIL)

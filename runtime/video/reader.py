@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from runtime.video.sizing import target_size
-from runtime.video.source import open_source
+from stylize.runtime.video.sizing import target_size
+from stylize.runtime.video.source import open_source
 
 
 def iter_frames(

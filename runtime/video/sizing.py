@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime.errors import UserError
+from stylize.runtime.errors import UserError
 
 
 def _even(x: float) -> int:

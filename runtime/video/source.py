@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from runtime.errors import UserError
-from runtime.video.colorspace import BT709, ColorTags
+from stylize.runtime.errors import UserError
+from stylize.runtime.video.colorspace import BT709, ColorTags
 
 RawFrame = tuple[np.ndarray, int | None, int | None]
 """(RGB uint8 HxWx3, pts or None, duration or None), times in the source's time base."""
@@ -84,8 +84,8 @@ def open_source(source: str | os.PathLike[str], *, fps: float | Fraction | None 
     audio streams too (their packets go to ``audio_sink``). UserError for anything a user
     can fix: a missing file, an empty folder, a file that is not a video.
     """
-    from runtime.video.ffmpeg_input import FFmpegSource
-    from runtime.video.image_sequence import ImageSequence, list_images
+    from stylize.runtime.video.ffmpeg_input import FFmpegSource
+    from stylize.runtime.video.image_sequence import ImageSequence, list_images
 
     text = os.fspath(source)
     if is_url(text):

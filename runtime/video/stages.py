@@ -7,9 +7,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from runtime.video.pipeline import Channel, StageClock
-from runtime.video.source import Source
-from runtime.video.timing import RateConverter, TimedFrame, Timeline
+from stylize.runtime.video.pipeline import Channel, StageClock
+from stylize.runtime.video.source import Source
+from stylize.runtime.video.timing import RateConverter, TimedFrame, Timeline
 
 Process = Callable[[np.ndarray], np.ndarray]
 """frames (N, H, W, 3) uint8 RGB -> frames of the same shape and dtype."""

@@ -22,7 +22,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from runtime.errors import UserError
+from stylize.runtime.errors import UserError
 
 DEFAULT_FPS = 25
 

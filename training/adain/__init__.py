@@ -1,6 +1,6 @@
 """AdaIN (Huang & Belongie, 2017) in the layout of the pytorch-AdaIN release files."""
 
-from training.adain.net import (
+from stylize.training.adain.net import (
     LAYERS,
     AdaINStylizer,
     adain,

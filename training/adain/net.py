@@ -132,7 +132,7 @@ class AdaINStylizer(nn.Module):
         if temporal is None or not temporal.norms:
             target = adain(feat, style_vec)
         else:
-            from training.temporal_stats import smooth
+            from stylize.training.temporal_stats import smooth
 
             mean_c, std_c = calc_mean_std(feat)
             target = adain_with_stats(feat, smooth(temporal, "relu4_1.mean", mean_c), smooth(temporal, "relu4_1.std", std_c), style_vec)

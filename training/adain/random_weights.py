@@ -1,6 +1,6 @@
 """Write random AdaIN weights in the official release layout (for tests and offline demos).
 
-    python -m training.adain.random_weights DIR [--seed N]
+    python -m stylize.training.adain.random_weights DIR [--seed N]
 
 writes ``DIR/vgg_normalised.pth`` and ``DIR/decoder.pth``: state dicts with the keys and
 shapes of the pytorch-AdaIN release files. He-initialised (zero biases) so that activations
@@ -18,7 +18,7 @@ import torch
 
 from torch import nn
 
-from training.adain.net import build_decoder, build_vgg
+from stylize.training.adain.net import build_decoder, build_vgg
 
 
 def he_init_(stack: nn.Sequential) -> nn.Sequential:

@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from runtime.errors import UserError
-from training.adain.net import LAYERS, build_vgg
-from training.layouts import ADAIN_VGG
+from stylize.runtime.errors import UserError
+from stylize.training.adain.net import LAYERS, build_vgg
+from stylize.training.layouts import ADAIN_VGG
 
 # torchvision's ImageNet normalisation (torchvision.models.VGG19_Weights.IMAGENET1K_V1)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -165,8 +165,8 @@ def vgg_from_file(path: str | os.PathLike[str]) -> tuple[nn.Sequential, str]:
 
 def vgg_from_store(store, name: str = "adain-vgg") -> nn.Sequential:  # noqa: ANN001 (runtime.store.Store)
     """The normalised VGG-19 from the store; missing weights give find_weights' error."""
-    from runtime.models import find_weights
-    from training.weights_io import load_torch_state
+    from stylize.runtime.models import find_weights
+    from stylize.training.weights_io import load_torch_state
 
     if store.weights(name) is None:
         if name == "adain-vgg":

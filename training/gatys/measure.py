@@ -1,6 +1,6 @@
 """Seconds per 100 L-BFGS iterations of ``stylize paint``, and the memory a 2048x2048 result needs.
 
-    python -m training.gatys.measure [--sizes 256,512] [--iters 10,3] [--threads N] [--device cpu]
+    python -m stylize.training.gatys.measure [--sizes 256,512] [--iters 10,3] [--threads N] [--device cpu]
 
 Times the optimisation loop of ``paint`` (the default losses: content relu4_2, style
 relu1_1..relu5_1, TV; L-BFGS, no line search, one loss evaluation per iteration) at square
@@ -40,9 +40,9 @@ def time_iterations(size: int, iters: int, warmup: int = 1, device: str = "cpu")
     the time of ``iters`` iterations after ``warmup``, divided by ``iters``."""
     import torch
 
-    from training.adain.random_weights import random_adain_modules
-    from training.gatys.optim import optimise
-    from training.gatys.paint import PaintOptions, _to_tensor, build_loss
+    from stylize.training.adain.random_weights import random_adain_modules
+    from stylize.training.gatys.optim import optimise
+    from stylize.training.gatys.paint import PaintOptions, _to_tensor, build_loss
 
     rng = np.random.default_rng(0)
     content = rng.random((size, size, 3), dtype=np.float32)
@@ -70,8 +70,8 @@ def saved_bytes(size: int, checkpoint: bool = True) -> tuple[int, int]:
     """(bytes autograd saves for one loss evaluation at size x size, largest such tensor)."""
     import torch
 
-    from training.adain.random_weights import random_adain_modules
-    from training.gatys.paint import PaintOptions, _to_tensor, build_loss
+    from stylize.training.adain.random_weights import random_adain_modules
+    from stylize.training.gatys.paint import PaintOptions, _to_tensor, build_loss
 
     vgg, _ = random_adain_modules(0)
     loss = build_loss(vgg, PaintOptions())
@@ -96,9 +96,9 @@ def saved_bytes(size: int, checkpoint: bool = True) -> tuple[int, int]:
 
 
 def memory_estimate(final: int = 2048, counted_at: int = 256) -> dict[str, float]:
-    from training.gatys.optim import auto_history
+    from stylize.training.gatys.optim import auto_history
 
-    from training.gatys.features import CHECKPOINT_PIXELS
+    from stylize.training.gatys.features import CHECKPOINT_PIXELS
 
     saved, largest = saved_bytes(counted_at, checkpoint=final * final > CHECKPOINT_PIXELS)
     k = (final / counted_at) ** 2
@@ -115,7 +115,7 @@ def memory_estimate(final: int = 2048, counted_at: int = 256) -> dict[str, float
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.gatys.measure", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m stylize.training.gatys.measure", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="256,512", help="square sizes, comma-separated (default 256,512)")
     parser.add_argument("--iters", default="10,3", help="timed iterations per size (default 10,3)")
     parser.add_argument("--warmup", type=int, default=1)

@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runtime.color import keep_luminance, match_color, rgb_to_ycbcr
-from runtime.errors import UserError
-from runtime.images import resize, resize_shorter_side
-from training.gatys.features import CHECKPOINT_PIXELS, FeatureExtractor
-from training.gatys.losses import ContentLoss, GramStyleLoss, LossWeights, StyleTransferLoss
-from training.gatys.optim import OPTIMIZERS, Diverged, Step, optimise
-from training.gatys.pyramid import iterations_per_stage, stage_sizes
+from stylize.runtime.color import keep_luminance, match_color, rgb_to_ycbcr
+from stylize.runtime.errors import UserError
+from stylize.runtime.images import resize, resize_shorter_side
+from stylize.training.gatys.features import CHECKPOINT_PIXELS, FeatureExtractor
+from stylize.training.gatys.losses import ContentLoss, GramStyleLoss, LossWeights, StyleTransferLoss
+from stylize.training.gatys.optim import OPTIMIZERS, Diverged, Step, optimise
+from stylize.training.gatys.pyramid import iterations_per_stage, stage_sizes
 
 CONTENT_LAYERS = {"relu4_2": 1.0}
 STYLE_LAYERS = {name: 0.2 for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")}  # w_l = 1/5

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from runtime.errors import UserError
-from runtime.images import shorter_side_size
+from stylize.runtime.errors import UserError
+from stylize.runtime.images import shorter_side_size
 
 AUTO_START = 256  # the auto schedule halves the final size while the stage stays >= this
 

@@ -1,6 +1,6 @@
 """CPU latency of the Magenta transformer: PyTorch vs the TFLite interpreter (FP16 file).
 
-    python -m training.magenta.measure [--repeats 5] [--threads N] [--weights DIR]
+    python -m stylize.training.magenta.measure [--repeats 5] [--threads N] [--weights DIR]
 
 Prints the median of ``--repeats`` timed runs (after one warm-up run) of, all in this one
 process: the PyTorch ``Transformer`` (float32, batch 1, ``torch.inference_mode``) at 384x384
@@ -41,7 +41,7 @@ def _median_ms(fn, repeats: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.magenta.measure", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m stylize.training.magenta.measure", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="folder with the Magenta .tflite files")
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from training.magenta.model import Transformer, load_pretrained
+    from stylize.training.magenta.model import Transformer, load_pretrained
 
     torch.set_num_threads(args.threads)
     tflite_path = args.weights / TRANSFORMER_FILE

@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.magenta.layout import (
+from stylize.training.magenta.layout import (
     HEAD_CHANNELS,
     STEM_CHANNELS,
     STYLE_DIM,
@@ -168,7 +168,7 @@ class CondConv(nn.Module):
         x = self.conv(F.pad(x, (p, p, p, p), mode="reflect"))
         var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
         if temporal is not None and temporal.norms:  # video: statistics averaged across frames
-            from training.temporal_stats import smooth
+            from stylize.training.temporal_stats import smooth
 
             var, mean = smooth(temporal, (id(self), "var"), var), smooth(temporal, (id(self), "mean"), mean)
         gamma = self.gamma(style)[:, :, None, None]
@@ -256,7 +256,7 @@ class Transformer(nn.Module):
 
 def load_pretrained(path: str | os.PathLike[str]) -> StylePredictor | Transformer:
     """Build the module a Magenta ``.tflite`` file holds, with its weights, in eval mode."""
-    from training.magenta.tflite_import import PREDICTOR, read_tflite
+    from stylize.training.magenta.tflite_import import PREDICTOR, read_tflite
 
     kind, state = read_tflite(path)
     module: StylePredictor | Transformer = StylePredictor() if kind == PREDICTOR else Transformer()

@@ -39,7 +39,7 @@ class MagentaStylizer(nn.Module):
         else:
             own = self.encode_style(content)
             if temporal is not None and temporal.own_style:
-                from training.temporal_stats import smooth
+                from stylize.training.temporal_stats import smooth
 
                 own = smooth(temporal, "own_style", own)
             vec = alpha * style_vec + (1 - alpha) * own

@@ -52,8 +52,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import UserError
-from training.magenta.layout import LAYOUTS, STYLE_DIM, mobilenet_v2_blocks
+from stylize.runtime.errors import UserError
+from stylize.training.magenta.layout import LAYOUTS, STYLE_DIM, mobilenet_v2_blocks
 
 PREDICTOR = "magenta_predictor"
 TRANSFORMER = "magenta_transformer"

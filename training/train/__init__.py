@@ -5,6 +5,6 @@
 ``distributed`` adds torchrun/DDP, ``measure`` times iterations.
 """
 
-from training.train.loop import TrainConfig, TrainResult, train
+from stylize.training.train.loop import TrainConfig, TrainResult, train
 
 __all__ = ["TrainConfig", "TrainResult", "train"]

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from runtime.errors import UserError
-from runtime.files import atomic_output
+from stylize.runtime.errors import UserError
+from stylize.runtime.files import atomic_output
 
 FORMAT = "stylize-adain-train/1"
 _NAME_RE = re.compile(r"^iter_(\d+)\.pt$")

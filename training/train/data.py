@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from runtime.errors import UserError
-from runtime.images import resize_shorter_side
+from stylize.runtime.errors import UserError
+from stylize.runtime.images import resize_shorter_side
 
 CONTENT_STREAM, STYLE_STREAM = 0, 1
 # Failures while decoding a sample (a file whose header looked fine but whose data does not).
@@ -105,7 +105,7 @@ def read_rgb(path: Path, shorter_side: int) -> np.ndarray:
                 im.draft("RGB", (int(np.ceil(w * scale)), int(np.ceil(h * scale))))
             im = ImageOps.exif_transpose(im)
             if im.mode.startswith(("I", "F")):  # 16-bit and float images: the runtime's loader scales them
-                from runtime.images import load_image
+                from stylize.runtime.images import load_image
 
                 rgb = load_image(path, max_pixels=0).rgb
             else:

@@ -1,6 +1,6 @@
 """Several GPUs through torch DistributedDataParallel, started by ``torchrun``.
 
-``torchrun --nproc-per-node=N -m runtime.cli train ...`` sets ``RANK``, ``LOCAL_RANK`` and
+``torchrun --nproc-per-node=N -m stylize train ...`` sets ``RANK``, ``LOCAL_RANK`` and
 ``WORLD_SIZE`` (and ``MASTER_ADDR``/``MASTER_PORT``); ``init_process_group`` reads them
 (the ``env://`` method). Without them (a plain ``stylize train``) nothing here runs: one
 process, one device, no process group. ``--batch`` is per process, as in torch's own examples.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from runtime.errors import UserError
+from stylize.runtime.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runtime.files import atomic_output
-from runtime.images import save_image
+from stylize.runtime.files import atomic_output
+from stylize.runtime.images import save_image
 
 COLUMNS = ("iteration", "lr", "loss", "loss_content", "loss_style", "it_per_s", "elapsed_s", "decode_failures")
 

@@ -27,16 +27,16 @@ from typing import Any
 
 import torch
 
-from runtime.errors import UserError
-from runtime.files import atomic_output
-from runtime.models import FAMILIES
-from runtime.store import Store, WeightsRecord
-from training.adain.net import SIZE_MULTIPLE, build_decoder, build_vgg
-from training.train import checkpoint as ckpt_io
-from training.train import distributed
-from training.train.data import CONTENT_STREAM, STYLE_STREAM, fixed_samples, make_loader, scan_images
-from training.train.logs import RunLog, sample_grid, save_grid
-from training.train.loss import VGGEncoder, adain_losses, stylize_batch
+from stylize.runtime.errors import UserError
+from stylize.runtime.files import atomic_output
+from stylize.runtime.models import FAMILIES
+from stylize.runtime.store import Store, WeightsRecord
+from stylize.training.adain.net import SIZE_MULTIPLE, build_decoder, build_vgg
+from stylize.training.train import checkpoint as ckpt_io
+from stylize.training.train import distributed
+from stylize.training.train.data import CONTENT_STREAM, STYLE_STREAM, fixed_samples, make_loader, scan_images
+from stylize.training.train.logs import RunLog, sample_grid, save_grid
+from stylize.training.train.loss import VGGEncoder, adain_losses, stylize_batch
 
 DECODER_LAYOUT, VGG_LAYOUT = "adain_decoder", "adain_vgg"
 # Settings that shape the optimisation; a resumed run takes them from its checkpoint.
@@ -137,7 +137,7 @@ def _validate(cfg: TrainConfig, fixed: dict[str, Any], iters: int) -> None:
 
 def _load_vgg(store: Store, name: str) -> tuple[WeightsRecord, torch.nn.Sequential]:
     """The VGG encoder from the store; never random weights."""
-    from training.weights_io import load_torch_state
+    from stylize.training.weights_io import load_torch_state
 
     if store.weights(name) is None:
         family = FAMILIES["adain"]
@@ -153,7 +153,7 @@ def _load_vgg(store: Store, name: str) -> tuple[WeightsRecord, torch.nn.Sequenti
 
 def load_init(store: Store, spec: str) -> tuple[dict[str, torch.Tensor], str]:
     """A decoder state dict from a store name or a file (.pth, .safetensors, a training checkpoint)."""
-    from training.weights_io import SUFFIXES, load_torch_state, read_weights_file
+    from stylize.training.weights_io import SUFFIXES, load_torch_state, read_weights_file
 
     path = Path(spec).expanduser()
     if path.exists() or path.suffix.lower() in SUFFIXES:

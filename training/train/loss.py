@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.adain.net import LAYERS, adain, calc_mean_std, style_vector
+from stylize.training.adain.net import LAYERS, adain, calc_mean_std, style_vector
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 

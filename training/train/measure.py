@@ -1,6 +1,6 @@
 """Time training iterations: the median over a few, after warm-up.
 
-    python -m training.train.measure [--size 256] [--batch 8] [--iters 3] [--warmup 1]
+    python -m stylize.training.train.measure [--size 256] [--batch 8] [--iters 3] [--warmup 1]
                                      [--device auto] [--amp/--no-amp] [--content DIR --style DIR]
 
 One iteration is what ``stylize train`` does per step: encode content and style, AdaIN,
@@ -19,9 +19,9 @@ import time
 
 import torch
 
-from training.adain.random_weights import random_adain_modules
-from training.train.distributed import pick_device
-from training.train.loss import VGGEncoder, adain_losses
+from stylize.training.adain.random_weights import random_adain_modules
+from stylize.training.train.distributed import pick_device
+from stylize.training.train.loss import VGGEncoder, adain_losses
 
 
 def measure(
@@ -38,7 +38,7 @@ def measure(
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     if content and style:
-        from training.train.data import make_loader, scan_images
+        from stylize.training.train.data import make_loader, scan_images
 
         kw = dict(batch=batch, load_size=max(512, size), crop=size, seed=0, workers=workers, pin_memory=dev.type == "cuda")
         citer = iter(make_loader(scan_images(content), stream=0, **kw))

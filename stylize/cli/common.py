@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.images import DEFAULT_MAX_PIXELS
-from runtime.models import FAMILIES
-from runtime.store import Store
+from stylize.runtime.images import DEFAULT_MAX_PIXELS
+from stylize.runtime.models import FAMILIES
+from stylize.runtime.store import Store
 
 
 def store_from(args: argparse.Namespace) -> Store:

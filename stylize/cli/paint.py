@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from runtime.cli.common import add_max_pixels, parse_float_list, store_from
-from runtime.errors import UserError
-from runtime.files import refuse_overwriting_inputs
+from stylize.cli.common import add_max_pixels, parse_float_list, store_from
+from stylize.runtime.errors import UserError
+from stylize.runtime.files import refuse_overwriting_inputs
 
 HELP = "paint a still by optimisation (Gatys et al.): slow, offline, the reference quality"
 
@@ -126,7 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_output(output: Path, inputs: list[Path]) -> None:
-    from runtime.images import IMAGE_SUFFIXES
+    from stylize.runtime.images import IMAGE_SUFFIXES
 
     if output.is_dir():
         raise UserError(f"output {output} is a folder: name an image file")
@@ -157,10 +157,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"stylize paint needs PyTorch: pip install 'stylize[train]' ({e})") from None
     from tqdm import tqdm
 
-    from runtime.images import load_image, resize, save_image
-    from training.gatys.features import vgg_from_file, vgg_from_store
-    from training.gatys.losses import LossWeights
-    from training.gatys.paint import PaintOptions, paint
+    from stylize.runtime.images import load_image, resize, save_image
+    from stylize.training.gatys.features import vgg_from_file, vgg_from_store
+    from stylize.training.gatys.losses import LossWeights
+    from stylize.training.gatys.paint import PaintOptions, paint
 
     max_pixels = int(args.max_pixels)
     content = load_image(args.content, max_pixels=max_pixels, what="content image")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from runtime.cli.common import store_from
-from runtime.errors import UserError
+from stylize.cli.common import store_from
+from stylize.runtime.errors import UserError
 
 HELP = "train or fine-tune the AdaIN decoder on folders of content and style images"
 
@@ -19,7 +19,7 @@ examples:
   stylize train --content photos/ --style paintings/ --init adain-decoder --iters 5000 --name tuned
   stylize train --name my-decoder --resume                 # continue after a stop
   stylize image photo.jpg --style s.jpg --weights my-decoder -o out.png
-  torchrun --nproc-per-node=4 -m runtime.cli train --content ... --style ...   # 4 GPUs, --batch per GPU
+  torchrun --nproc-per-node=4 -m stylize train --content ... --style ...   # 4 GPUs, --batch per GPU
 
 The VGG-19 encoder comes from the store (adain-vgg); training never uses random encoder
 weights. Checkpoints, log.csv, TensorBoard logs and sample grids go to the run folder
@@ -70,7 +70,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         import torch  # noqa: F401
 
-        from training.train.loop import TrainConfig, train
+        from stylize.training.train.loop import TrainConfig, train
     except ImportError as e:
         raise UserError(f"training needs PyTorch: pip install 'stylize[train]' ({e})") from None
     if not args.resume and (args.content is None or args.style is None):

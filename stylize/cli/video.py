@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from runtime.cli.common import add_model_options, add_temporal_option, parse_float_list, store_from, unit_interval
-from runtime.errors import UserError
+from stylize.cli.common import add_model_options, add_temporal_option, parse_float_list, store_from, unit_interval
+from stylize.runtime.errors import UserError
 
 HELP = "stylise a video file, stream URL or image sequence, keeping its audio and timing"
 
@@ -40,11 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime.backends import open_engine
-    from runtime.engine import StyleCache
-    from runtime.images import load_image
-    from runtime.models import default_family, find_weights, mix_styles
-    from runtime.video.containers import check_encoder_options, output_format
+    from stylize.runtime.backends import open_engine
+    from stylize.runtime.engine import StyleCache
+    from stylize.runtime.images import load_image
+    from stylize.runtime.models import default_family, find_weights, mix_styles
+    from stylize.runtime.video.containers import check_encoder_options, output_format
 
     if args.size is not None and args.size < 16:
         raise UserError("--size must be at least 16 pixels")
@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
     cache = StyleCache(engine, store)
     vector = mix_styles([cache.vector(s) for s in styles], args.style_weights)  # once, never per frame
 
-    from runtime.video.convert import convert_video
+    from stylize.runtime.video.convert import convert_video
 
-    from runtime.frames import FrameStylizer
+    from stylize.runtime.frames import FrameStylizer
 
     process = FrameStylizer(engine, vector, args.alpha, args.preserve_color, args.temporal)
     try:

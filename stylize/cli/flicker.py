@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from runtime.errors import UserError
+from stylize.runtime.errors import UserError
 
 HELP = "measure the flicker of a stylised video against its source (warping error)"
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"not found: {path}")
     if args.frames is not None and args.frames < 2:
         raise UserError("--frames must be at least 2 (the error compares consecutive frames)")
-    from benchmarks.flicker import video_warping_error
+    from stylize.benchmarks.flicker import video_warping_error
 
     result = video_warping_error(args.input, args.stylised, args.frames, args.flow)
     if result.pairs == 0 and not result.cuts:

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from runtime.errors import UserError
+from stylize.runtime.errors import UserError
 
 # Subcommand modules; each has ``register(subparsers)`` which sets ``func`` on its parser.
 _COMMANDS = ("image", "video", "live", "weights", "train", "paint", "export", "bench", "flicker")
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", metavar="DIR", help="store folder (default: $STYLIZE_HOME or the user cache folder)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
-        importlib.import_module(f"runtime.cli.{name}").register(sub)
+        importlib.import_module(f"stylize.cli.{name}").register(sub)
     return parser
 
 

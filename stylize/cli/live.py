@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from runtime.cli.common import add_model_options, add_temporal_option, store_from, unit_interval
-from runtime.errors import UserError
+from stylize.cli.common import add_model_options, add_temporal_option, store_from, unit_interval
+from stylize.runtime.errors import UserError
 
 HELP = "stylise a webcam, stream or video file live, in a window or headless"
 
@@ -60,14 +60,14 @@ def _open_virtual_cam(width: int, height: int, fps: float):  # noqa: ANN202
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime.backends import open_engine
-    from runtime.engine import StyleCache
-    from runtime.files import refuse_overwriting_inputs
-    from runtime.images import load_image, shorter_side_size
-    from runtime.live.capture import Capture, parse_source
-    from runtime.live.recorder import Recorder
-    from runtime.live.session import LiveOptions, LiveSession
-    from runtime.models import default_family, find_weights
+    from stylize.runtime.backends import open_engine
+    from stylize.runtime.engine import StyleCache
+    from stylize.runtime.files import refuse_overwriting_inputs
+    from stylize.runtime.images import load_image, shorter_side_size
+    from stylize.runtime.live.capture import Capture, parse_source
+    from stylize.runtime.live.recorder import Recorder
+    from stylize.runtime.live.session import LiveOptions, LiveSession
+    from stylize.runtime.models import default_family, find_weights
 
     if len(args.style) > 9:
         raise UserError("at most 9 styles (keys 1-9)")
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     source = parse_source(args.camera)
     if args.record is not None:
         refuse_overwriting_inputs(args.record, [*args.style, *([source] if isinstance(source, str) else [])])
-        from runtime.video.containers import output_format
+        from stylize.runtime.video.containers import output_format
 
         if output_format(args.record) is None:
             raise UserError(f"--record needs a video file (.mp4, .mkv, ...), not a folder: {args.record}")

@@ -7,9 +7,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from runtime.cli.common import store_from
-from runtime.errors import UserError
-from runtime.files import atomic_output
+from stylize.cli.common import store_from
+from stylize.runtime.errors import UserError
+from stylize.runtime.files import atomic_output
 
 # The pytorch-AdaIN release files (naoto0804/pytorch-AdaIN, release v0.0.0).
 OFFICIAL_URLS = {
@@ -49,7 +49,7 @@ def run_import(args: argparse.Namespace) -> int:
     if args.name and len(args.files) != 1:
         raise UserError("--name applies to one file at a time")
     try:
-        from training.weights_io import import_weights
+        from stylize.training.weights_io import import_weights
     except ImportError as e:
         raise UserError(f"importing weights needs PyTorch: pip install 'stylize[train]' ({e})") from None
     store = store_from(args)

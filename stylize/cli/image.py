@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from runtime.cli.common import add_max_pixels, add_model_options, parse_float_list, store_from, unit_interval
-from runtime.errors import UserError
-from runtime.files import refuse_overwriting_inputs
+from stylize.cli.common import add_max_pixels, add_model_options, parse_float_list, store_from, unit_interval
+from stylize.runtime.errors import UserError
+from stylize.runtime.files import refuse_overwriting_inputs
 
 HELP = "stylise still images with one or several styles"
 
@@ -55,11 +55,11 @@ def _output_paths(contents: list[Path], styles: list[Path], output: Path) -> lis
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from runtime.backends import open_engine
-    from runtime.engine import StyleCache
-    from runtime.images import load_image, resize, resize_shorter_side, save_image
-    from runtime.models import default_family, find_weights
-    from runtime.stills import StillOptions, fit_mask, stylize_still
+    from stylize.runtime.backends import open_engine
+    from stylize.runtime.engine import StyleCache
+    from stylize.runtime.images import load_image, resize, resize_shorter_side, save_image
+    from stylize.runtime.models import default_family, find_weights
+    from stylize.runtime.stills import StillOptions, fit_mask, stylize_still
 
     if args.size < 0:
         raise UserError("--size must be 0 (keep) or a positive number of pixels")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from runtime.cli.common import store_from
-from runtime.errors import UserError
+from stylize.cli.common import store_from
+from stylize.runtime.errors import UserError
 
 HELP = "measure latency and throughput of every backend (a table, JSON and a plot)"
 
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from benchmarks import run as bench
+        from stylize.benchmarks import run as bench
     except ImportError as e:
         raise UserError(f"the benchmarks need the source checkout and PyTorch: pip install -e '.[all]' ({e})") from None
     plan = bench.quick_plan() if args.quick else bench.full_cpu_plan()

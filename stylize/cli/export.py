@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from runtime.cli.common import store_from
-from runtime.errors import UserError
-from runtime.models import FAMILIES
+from stylize.cli.common import store_from
+from stylize.runtime.errors import UserError
+from stylize.runtime.models import FAMILIES
 
 EXPORT_HELP = "export a model family's two graphs (style encoder, stylizer) to ONNX"
 BUILD_HELP = "build TensorRT engines from the exported ONNX graphs (needs TensorRT and an NVIDIA GPU)"
@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _weights(args: argparse.Namespace):  # noqa: ANN202 (runtime.models.ModelWeights)
-    from runtime.models import find_weights
+    from stylize.runtime.models import find_weights
 
     if args.weights and args.model != "adain":
         raise UserError("--weights selects an AdaIN decoder; it does not apply to --model magenta")
@@ -65,7 +65,7 @@ def _weights(args: argparse.Namespace):  # noqa: ANN202 (runtime.models.ModelWei
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from runtime.backends.onnxruntime_backend import graph_folder
+    from stylize.runtime.backends.onnxruntime_backend import graph_folder
 
     store = store_from(args)
     weights = _weights(args)  # a clear error when the weights are not installed
@@ -75,8 +75,8 @@ def run_export(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError as e:
         raise UserError(f"export needs PyTorch, onnx and onnxscript: pip install 'stylize[export]' ({e})") from None
-    from export.onnx_export import export_from_store
-    from export.onnx_passes import summary
+    from stylize.export.onnx_export import export_from_store
+    from stylize.export.onnx_passes import summary
 
     precision = "fp16" if args.fp16 else "fp32"
     folder = args.output or graph_folder(store, weights.model_id, precision)
@@ -90,7 +90,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_build_engine(args: argparse.Namespace) -> int:
-    from export.tensorrt_build import DEFAULT_STYLE_SHAPES, build_engine, gpu_info, parse_shapes, tensorrt_or_error
+    from stylize.export.tensorrt_build import DEFAULT_STYLE_SHAPES, build_engine, gpu_info, parse_shapes, tensorrt_or_error
 
     shapes = parse_shapes(args.shapes)
     style_shapes = parse_shapes(args.style_shapes or DEFAULT_STYLE_SHAPES[args.model], "--style-shapes")
@@ -100,7 +100,7 @@ def run_build_engine(args: argparse.Namespace) -> int:
     if args.onnx:
         folder = args.onnx
     else:
-        from runtime.backends.onnxruntime_backend import graph_folder
+        from stylize.runtime.backends.onnxruntime_backend import graph_folder
 
         folder = graph_folder(store, _weights(args).model_id, "fp16" if args.fp16 else "fp32")
     graphs = {"style_encoder": style_shapes, "stylizer": shapes}
