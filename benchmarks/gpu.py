@@ -54,7 +54,7 @@ def main() -> None:
         raise SystemExit("benchmarks.gpu: no CUDA device visible to PyTorch")
     result = run(gpu_plan(args.quick))
     print(table(result))
-    json_path, png = save(result, args.out / "gpu.json", args.out, "gpu")
+    json_path, png = save(result, args.out, "gpu")
     print(f"results: {json_path}" + (f", plot: {png}" if png else ""))
     if not args.no_temporal:
         from stylize.benchmarks import temporal_device

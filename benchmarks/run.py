@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from stylize.benchmarks.flops import frame_flops
-from stylize.benchmarks.machine import describe, slug
+from stylize.benchmarks.machine import describe
 from stylize.benchmarks.weights import weights_for
+from stylize.runtime.files import atomic_output
 from stylize.runtime.models import prepare_style
 from stylize.runtime.store import Store
 
 SCHEMA = "stylize-bench/1"
-RESULTS = Path(__file__).resolve().parent / "results"
 DATA = Path(os.environ.get("STYLIZE_TEST_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
 
 
@@ -165,7 +165,9 @@ def time_case(engine, case: Case, device: str) -> list[float]:  # noqa: ANN001
     vec = _style_vector(engine, case.family)
     rng = np.random.default_rng(0)
     frames = rng.random((case.batch, case.height, case.width, 3), dtype=np.float32)
-    if device == "cuda" and hasattr(engine, "forward_device"):
+    from stylize.runtime.backends.torch_backend import TorchEngine
+
+    if device == "cuda" and isinstance(engine, TorchEngine):
         import torch
 
         x = engine._nchw(frames)
@@ -182,7 +184,7 @@ def time_case(engine, case: Case, device: str) -> list[float]:  # noqa: ANN001
                 end.synchronize()
                 times.append(start.elapsed_time(end))
         return times
-    uint8 = getattr(engine, "frames_uint8", False)
+    uint8 = engine.capabilities.uint8_frames
     data = (frames * 255).astype(np.uint8) if uint8 else frames
     run = (lambda: engine.stylize_uint8(data, vec, 1.0)) if uint8 else (lambda: engine.stylize(data, vec, 1.0))
     run()
@@ -303,7 +305,7 @@ def video_end_to_end(engines: Engines, family: str, backend: str, clip: Path, si
     engine = engines.get(family, backend)
     vec = _style_vector(engine, family)
     with tempfile.TemporaryDirectory() as tmp:
-        summary = convert_video(clip, Path(tmp) / "out.mp4", FrameStylizer(engine, vec, 1.0, False), size=size, progress=False, preset="veryfast")
+        summary = convert_video(clip, Path(tmp) / "out.mp4", FrameStylizer(engine, vec, alpha=1.0, luminance_only=False, temporal="off"), size=size, progress=False, preset="veryfast")
     w, h = summary.output_size
     engine_ms = statistics.median(time_case(engine, Case(family, backend, h, w, repeats=5), "cpu"))
     ref_fps = reference_video_fps(engines, family, clip, size, device)
@@ -442,13 +444,10 @@ def plot(result: dict[str, object], path: Path) -> Path | None:
     return path
 
 
-def save(result: dict[str, object], json_path: Path | None, out_dir: Path | None, name: str) -> tuple[Path, Path | None]:
-    folder = out_dir or RESULTS / slug(result["machine"])
+def save(result: dict[str, object], folder: Path, name: str) -> tuple[Path, Path | None]:
+    """``folder/name.json`` and, where matplotlib is installed, ``folder/name.png``."""
     folder.mkdir(parents=True, exist_ok=True)
-    json_path = json_path or folder / f"{name}.json"
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    from stylize.runtime.files import atomic_output
-
+    json_path = folder / f"{name}.json"
     with atomic_output(json_path) as tmp:
         tmp.write_text(json.dumps(result, indent=1, default=float))
     return json_path, plot(result, json_path.with_suffix(".png"))

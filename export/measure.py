@@ -204,7 +204,7 @@ def _print_tables(frames: list[dict[str, object]], families: list[dict[str, obje
 
 
 def main(argv: list[str] | None = None) -> int:
-    from stylize.runtime.backends.onnxruntime_backend import cpu_cores
+    from stylize.runtime.cores import cpu_cores
 
     parser = argparse.ArgumentParser(prog="python -m stylize.export.measure", description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=["adain", "magenta"], choices=["adain", "magenta"])

@@ -1,57 +1,88 @@
-"""One interface for every model family and backend, and the style cache in front of it.
+"""The engine interface: one model family's two graphs, run by one backend.
 
-Every model is two graphs (DESIGN.md section 2): ``encode_style`` (once per style) and
-``stylize`` (per frame). Frames are float32 RGB in [0, 1], NHWC.
+Every model is two graphs (docs/architecture.md, "Engines"): ``encode_style`` (a style image
+to a style vector, once per style) and ``stylize`` (frames, a style vector, alpha to
+stylised frames, per frame). Frames are RGB, NHWC: float32 in [0, 1] for ``stylize``,
+uint8 for ``stylize_uint8``.
+
+What an engine can do beyond that is declared in its ``capabilities``; the frame path
+(``runtime.frames``) and the stills (``runtime.stills``) read it once and never probe for
+methods. Every method exists on every engine: where a capability is missing, the base
+class either computes the result another way (``stylize_uint8`` through the float path)
+or refuses with a one-line ``UserError`` (``stylize_regions``).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from stylize.runtime.models import ModelWeights, prepare_style
-from stylize.runtime.store import Store, sha256_array
+from stylize.runtime.errors import UserError
+from stylize.runtime.models import ModelWeights
 
 
-class Engine(Protocol):
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine offers beyond ``encode_style`` and ``stylize``."""
+
+    uint8_frames: bool = False
+    """``stylize_uint8`` is native: bytes go in and out, converted on the engine's side
+    (otherwise the base class converts on the host around ``stylize``)."""
+    device_frames: bool = False
+    """``stylize_uint8_device`` keeps the stylised frames on the engine's device and
+    ``temporal_blender`` blends them there (the CUDA torch engine)."""
+    regions: bool = False
+    """``stylize_regions``: one style per mask in one picture."""
+    max_batch: int | None = None
+    """The most frames one call takes (None: no limit)."""
+    device: str = "cpu"
+    """Where the engine computes: ``cpu``, ``cuda``, ``cuda:1``, ..."""
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8, rounding half to even (as the engines' own byte paths do)."""
+    return np.rint(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+class Engine(ABC):
+    """Base class of every backend. Subclasses set ``backend``, ``weights`` and
+    ``capabilities`` and implement ``encode_style`` and ``stylize``."""
+
     backend: str
     weights: ModelWeights
+    capabilities: Capabilities = Capabilities()
 
+    @abstractmethod
     def encode_style(self, style: np.ndarray) -> np.ndarray:
-        """Prepared style image (HxWx3) -> style vector."""
-        ...
+        """Prepared style image (H x W x 3 float32 in [0, 1]) -> style vector."""
 
+    @abstractmethod
     def stylize(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-        """Frames (NxHxWx3) with one style vector -> stylised frames of the same shape."""
-        ...
+        """Frames (N x H x W x 3 float32 in [0, 1]) with one style vector -> stylised frames
+        of the same shape (values may leave [0, 1] slightly: callers clip)."""
 
+    def stylize_uint8(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+        """uint8 RGB N x H x W x 3 in and out. Native where ``capabilities.uint8_frames``;
+        here through ``stylize`` on the host."""
+        out = self.stylize(frames.astype(np.float32) * np.float32(1.0 / 255.0), style, alpha)
+        return to_uint8(out)
 
-class StyleCache:
-    """Style vectors in memory and on disk, keyed by (model weights, prepared image pixels).
+    def stylize_uint8_device(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> Any:
+        """uint8 host frames -> float32 N x 3 x H x W in [0, 1] on the engine's device, for
+        the device blender; only where ``capabilities.device_frames``."""
+        raise NotImplementedError(f"the {self.backend} engine keeps no frames on a device")
 
-    A style is encoded once per run at most, and once ever per image and weights.
-    """
+    def temporal_blender(self) -> Callable[[Any], Any] | None:
+        """A factory for the stabiliser's output side on the engine's device (settings ->
+        ``runtime.temporal.blend.Blender``), or None: the stabiliser then blends on the
+        host with OpenCV. Not None exactly where ``capabilities.device_frames``."""
+        return None
 
-    def __init__(self, engine: Engine, store: Store | None, style_size: int | None = None) -> None:
-        self.engine = engine
-        self.store = store
-        self.style_size = style_size
-        self._memory: dict[str, np.ndarray] = {}
-        self.encoded = 0  # how many times the engine actually ran (tests and benchmarks read this)
-
-    def vector(self, style_rgb: np.ndarray) -> np.ndarray:
-        family = self.engine.weights.family
-        prepared = prepare_style(family, style_rgb, self.style_size)
-        key = sha256_array(prepared)
-        if key in self._memory:
-            return self._memory[key]
-        model_id = self.engine.weights.model_id
-        vec = self.store.load_style_vector(model_id, key) if self.store else None
-        if vec is None:
-            vec = np.asarray(self.engine.encode_style(prepared), dtype=np.float32)
-            self.encoded += 1
-            if self.store:
-                self.store.save_style_vector(model_id, key, vec)
-        self._memory[key] = vec
-        return vec
+    def stylize_regions(self, frame: np.ndarray, styles: list[np.ndarray], masks: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+        """One frame (H x W x 3 float) painted with style k where ``masks[k]`` (K x H x W in
+        [0, 1]) is set; only where ``capabilities.regions``."""
+        raise UserError(f"spatial masks need the torch backend (this engine is {self.backend})")

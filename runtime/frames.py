@@ -1,14 +1,14 @@
-"""Frames in, stylised frames out: the per-batch function of `stylize video` and `stylize live`.
+"""Frames in, stylised frames out: the per-batch function of video conversion and live.
 
-uint8 RGB N x H x W x 3 -> stylised uint8 RGB N x H x W x 3, through the cheapest path the
-engine and the options allow:
+uint8 RGB N x H x W x 3 -> stylised uint8 RGB N x H x W x 3. The path is chosen once, from
+the engine's ``capabilities`` and the options, whenever they change:
 
-- no stabiliser, no colour preservation: the engine's bytes path (``stylize_uint8``:
-  conversions on the device);
-- the stabiliser with a device blender (the CUDA torch engine): the engine's frames stay on
-  the GPU (``stylize_uint8_device``), are blended there and come back as bytes;
-- otherwise float32 frames on the host (colour preservation, the feature-statistics state,
-  engines without a bytes path), blended with OpenCV.
+- no stabiliser: the engine's bytes path (``stylize_uint8``);
+- the stabiliser, engine with ``device_frames`` (the CUDA torch engine): the stylised frames
+  stay on the device (``stylize_uint8_device``), are blended there and come back as bytes;
+- the stabiliser, any other engine: the engine's bytes, as floats, blended on the host.
+
+Luminance-only colour preservation is applied last, to the frames that leave.
 
 The stabiliser (``runtime.temporal``) keeps its state from call to call, so batches must come
 in frame order (``convert_video`` and the live loop do that).
@@ -17,45 +17,52 @@ in frame order (``convert_video`` and the live loop do that).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from stylize.runtime.color import keep_luminance
-from stylize.runtime.engine import Engine
-from stylize.runtime.temporal import Stabilizer, make_stabilizer, stylize_frames
+from stylize.runtime.engine import Engine, to_uint8
+from stylize.runtime.temporal import Stabilizer, make_stabilizer
 
 
 class FrameStylizer:
     """Callable: uint8 frames -> stylised uint8 frames. ``vector``, ``alpha`` and
-    ``preserve_color`` may change between calls (live keys); ``set_temporal`` switches the
-    stabilisation mode with a fresh state."""
+    ``luminance_only`` may change between calls (live keys); ``set_temporal`` switches the
+    stabilisation mode with a fresh state. ``host_blend``: blend on the host even where the
+    engine could blend on its device (the benchmarks compare the two)."""
 
-    def __init__(self, engine: Engine, vector: np.ndarray, alpha: float = 1.0, preserve_color: bool = False, temporal: str = "off") -> None:
+    def __init__(
+        self, engine: Engine, vector: np.ndarray, *, alpha: float, luminance_only: bool, temporal: str, host_blend: bool = False
+    ) -> None:
         self.engine = engine
+        self.host_blend = host_blend
         self.vector = vector
         self.alpha = alpha
-        self.preserve_color = preserve_color
+        self.luminance_only = luminance_only
         self.engine_s = 0.0  # seconds spent in engine calls (on a GPU: until the work is queued)
         self.stabilizer: Stabilizer | None = None
+        self.on_device = False  # True where the stabiliser blends on the engine's device
         self.set_temporal(temporal)
 
     def set_temporal(self, mode: str) -> None:
         if self.stabilizer is not None:
             self.stabilizer.close()
+        device = self.engine.capabilities.device_frames and not self.host_blend
+        blender = self.engine.temporal_blender() if device else None
         self.temporal = mode
-        self.stabilizer = make_stabilizer(mode, self.engine)
-
-    @property
-    def on_device(self) -> bool:
-        """True where the stabiliser blends on the engine's device."""
-        return self.stabilizer is not None and not self.stabilizer.output.prepare_in_worker and hasattr(self.engine, "stylize_uint8_device")
+        self.stabilizer = make_stabilizer(mode, blender)
+        self.on_device = self.stabilizer is not None and blender is not None
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         if self.stabilizer is None:
-            if not self.preserve_color and hasattr(self.engine, "stylize_uint8"):
-                return self._timed(self.engine.stylize_uint8, frames, self.vector, self.alpha)  # bytes in, bytes out
-            return (self._stylize(frames, None) * 255.0 + 0.5).astype(np.uint8)
-        return self.stabilizer.process(frames, self._stylize, uint8=True)
+            out = self._timed(self.engine.stylize_uint8, frames, self.vector, self.alpha)
+        else:
+            out = self.stabilizer.process(frames, self._stylize_for_blend, uint8=True)
+        if self.luminance_only:
+            out = to_uint8(keep_luminance(out.astype(np.float32) / 255.0, frames.astype(np.float32) / 255.0))
+        return out
 
     def prefetch(self, frame: np.ndarray) -> None:
         """The next frame this will get, ahead of time (the video pipeline's decoding thread
@@ -65,20 +72,15 @@ class FrameStylizer:
         if self.stabilizer is not None:
             self.stabilizer.prefetch(frame)
 
-    def _stylize(self, frames: np.ndarray, stats) -> np.ndarray:  # noqa: ANN001 (a FeatureStats, or None)
-        """uint8 frames -> float frames in [0, 1]: host N x H x W x 3, or device N x 3 x H x W."""
-        engine = self.engine
-        if stats is None and not self.preserve_color:
-            if self.on_device:
-                return self._timed(engine.stylize_uint8_device, frames, self.vector, self.alpha)
-            if hasattr(engine, "stylize_uint8"):
-                # a frame the stabiliser leaves alone (a cut) is then exactly what --temporal off gives
-                return self._timed(engine.stylize_uint8, frames, self.vector, self.alpha).astype(np.float32) * np.float32(1.0 / 255.0)
-        x = frames.astype(np.float32) * np.float32(1.0 / 255.0)
-        out = np.clip(self._timed(stylize_frames, engine, x, self.vector, self.alpha, stats), 0.0, 1.0)
-        return keep_luminance(out, x) if self.preserve_color else out
+    def _stylize_for_blend(self, frames: np.ndarray) -> Any:
+        """uint8 frames -> stylised frames in [0, 1] where the blender works: device tensors
+        N x 3 x H x W, or host float32 N x H x W x 3 made from the engine's bytes (so a frame
+        the stabiliser leaves alone, at a cut, is exactly what ``--temporal off`` gives)."""
+        if self.on_device:
+            return self._timed(self.engine.stylize_uint8_device, frames, self.vector, self.alpha)
+        return self._timed(self.engine.stylize_uint8, frames, self.vector, self.alpha).astype(np.float32) * np.float32(1.0 / 255.0)
 
-    def _timed(self, fn, *args):  # noqa: ANN001, ANN002, ANN202
+    def _timed(self, fn: Callable[..., Any], *args: Any) -> Any:
         t0 = time.perf_counter()
         try:
             return fn(*args)

@@ -15,6 +15,7 @@ import numpy as np
 
 from stylize.runtime.errors import UserError
 from stylize.runtime.files import atomic_output
+from stylize.runtime.sizing import scaled
 
 DEFAULT_MAX_PIXELS = 40_000_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pnm"}
@@ -130,14 +131,7 @@ def resize(x: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.clip(out, 0.0, 1.0) if not shrinking else out
 
 
-def shorter_side_size(height: int, width: int, size: int) -> tuple[int, int]:
-    """(h, w) with the shorter side scaled to ``size``; ``size`` 0 keeps the original."""
-    if size <= 0:
-        return height, width
-    scale = size / min(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def resize_shorter_side(x: np.ndarray, size: int) -> np.ndarray:
-    h, w = shorter_side_size(x.shape[0], x.shape[1], size)
-    return resize(x, h, w)
+def resize_shorter_side(x: np.ndarray, side: int | None) -> np.ndarray:
+    """``x`` with its shorter side scaled to ``side`` (``runtime.sizing.scaled``); None keeps it."""
+    size = scaled(x.shape[1], x.shape[0], side)
+    return resize(x, size.height, size.width)

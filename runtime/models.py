@@ -42,6 +42,7 @@ FAMILIES: dict[str, Family] = {
 }
 DEFAULT_ORDER = ("adain", "magenta")
 STYLE_SIZE = {"adain": 512, "magenta": 256}
+MIN_SIDE = 16  # the smallest picture side: AdaIN's relu4_1 is 1/8 of it, and one feature pixel has no variance
 
 
 @dataclass(frozen=True)

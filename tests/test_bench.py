@@ -46,7 +46,7 @@ def test_table_json_and_plot(tmp_path: Path) -> None:
     }
     text = table(result)
     assert "adain" in text and "1.5x" in text and "2.0x" in text
-    json_path, png = save(result, tmp_path / "r.json", tmp_path, "r")
+    json_path, png = save(result, tmp_path, "r")
     assert json.loads(json_path.read_text())["engines"][0]["p50_ms"] == 600.0
     if png is not None:
         assert png.stat().st_size > 1000

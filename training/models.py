@@ -1,7 +1,8 @@
 """Torch modules of each model family, built from weights in the store.
 
-Every stylizer module has ``encode_style(style NCHW) -> vector`` and
-``forward(content NCHW, style_vec, alpha) -> NCHW``: the two graphs of DESIGN.md section 2.
+Every stylizer module has ``encode_style(style NCHW) -> vector``,
+``forward(content NCHW, style_vec, alpha) -> NCHW`` (the two graphs of every family,
+docs/architecture.md) and ``forward_regions(content, style_vecs, masks, alpha)``.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from stylize.runtime.errors import UserError
 from stylize.runtime.models import FAMILIES, ModelWeights
-from stylize.runtime.store import Store
-from stylize.training.weights_io import load_torch_state
+from stylize.runtime.store import Store, WeightsRecord
+from stylize.training.layouts import check_layout
 
 
 def build_stylizer(family: str, states: dict[str, dict[str, torch.Tensor]] | None = None) -> nn.Module:
@@ -34,6 +36,17 @@ def build_stylizer(family: str, states: dict[str, dict[str, torch.Tensor]] | Non
             transformer.load_state_dict(states["transformer"], strict=True)
         return MagentaStylizer(predictor, transformer)
     raise ValueError(f"unknown model family {family!r}")
+
+
+def load_torch_state(store: Store, name: str, layout: str) -> tuple[WeightsRecord, dict[str, torch.Tensor]]:
+    """A state dict from the store, refusing weights of another layout."""
+    record, arrays = store.load_weights(name)
+    if record.layout != layout:
+        raise UserError(f"weights {name!r} have layout {record.layout}, expected {layout}")
+    problems = check_layout(layout, {k: tuple(v.shape) for k, v in arrays.items()})
+    if problems:
+        raise UserError(f"weights {name!r} in the store do not match {layout}: {problems[0]}")
+    return record, {k: torch.from_numpy(v.copy()) for k, v in arrays.items()}
 
 
 def load_stylizer(store: Store, weights: ModelWeights) -> nn.Module:

@@ -1,8 +1,10 @@
-"""Reading weights files of every supported format into the store, and back into torch.
+"""Reading weights files of every supported format into the store.
 
 ``.pth``/``.pt`` (torch state dicts, loaded with ``weights_only=True``), ``.safetensors``
 and Magenta's ``.tflite`` are recognised by their layout, checked key by key and shape by
-shape (training/layouts.py), and written into the store as float32 safetensors.
+shape (training/layouts.py), and written into the store as float32 safetensors. Only a
+``.pth`` needs PyTorch (imported when one is read), so a torch-free install imports the
+other two.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
+from safetensors.numpy import load_file
 
 from stylize.runtime.errors import UserError
 from stylize.runtime.store import Store, WeightsRecord, sha256_file
@@ -56,6 +58,10 @@ def read_weights_file(path: str | os.PathLike[str]) -> tuple[str, dict[str, np.n
 
 def _read_torch(p: Path) -> dict[str, np.ndarray]:
     try:
+        import torch
+    except ImportError:
+        raise UserError(f"reading {p.suffix} files needs PyTorch: pip install 'stylize[train]'") from None
+    try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and torch errors alike: the file is not a state dict
         raise UserError(f"cannot read {p} as a PyTorch weights file: {str(e).splitlines()[0]}") from None
@@ -67,8 +73,6 @@ def _read_torch(p: Path) -> dict[str, np.ndarray]:
 
 
 def _read_safetensors(p: Path) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-
     try:
         return {k: v.astype(np.float32) for k, v in load_file(str(p)).items()}
     except Exception as e:  # safetensors raises its own error types for damaged headers
@@ -84,14 +88,3 @@ def import_weights(store: Store, path: str | os.PathLike[str], name: str | None 
         source=str(Path(path).resolve()),
         source_sha256=sha256_file(path),
     )
-
-
-def load_torch_state(store: Store, name: str, layout: str) -> tuple[WeightsRecord, dict[str, torch.Tensor]]:
-    """A state dict from the store, refusing weights of another layout."""
-    record, arrays = store.load_weights(name)
-    if record.layout != layout:
-        raise UserError(f"weights {name!r} have layout {record.layout}, expected {layout}")
-    problems = check_layout(layout, {k: tuple(v.shape) for k, v in arrays.items()})
-    if problems:
-        raise UserError(f"weights {name!r} in the store do not match {layout}: {problems[0]}")
-    return record, {k: torch.from_numpy(v.copy()) for k, v in arrays.items()}

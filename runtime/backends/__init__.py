@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
+import logging
 
 from stylize.runtime.engine import Engine
 from stylize.runtime.errors import UserError
@@ -11,14 +11,15 @@ from stylize.runtime.models import ModelWeights
 from stylize.runtime.store import Store
 
 BACKENDS = ("auto", "torch", "onnxruntime")
+log = logging.getLogger(__name__)
 
 
 def choose_backend(store: Store, weights: ModelWeights, device: str = "auto") -> tuple[str, str]:
     """``--backend auto``: (backend, why), from what is installed and what was measured.
 
-    On an NVIDIA GPU the torch engine (FP16, channels-last, CUDA graphs) is the fastest we
-    have measured; on a CPU the ONNX Runtime engine runs the exported graphs 1.4-1.5x faster
-    than PyTorch (export/README.md), so it is chosen where the graphs were exported.
+    On an NVIDIA GPU the torch engine (FP16, channels-last, compiled) is the fastest one
+    measured; on a CPU the ONNX Runtime engine runs the exported graphs faster than PyTorch
+    (benchmarks/README.md), so it is chosen where the graphs were exported.
     """
     has_torch = importlib.util.find_spec("torch") is not None
     exported = (store.graph_folder(weights.model_id, "fp32") / "stylizer.onnx").is_file()
@@ -26,7 +27,7 @@ def choose_backend(store: Store, weights: ModelWeights, device: str = "auto") ->
         import torch
 
         if torch.cuda.is_available():
-            return "torch", f"CUDA GPU ({torch.cuda.get_device_name(0)}): torch FP16 with CUDA graphs is the fastest engine here"
+            return "torch", f"CUDA GPU ({torch.cuda.get_device_name(0)}): compiled torch FP16 is the fastest engine there"
     if exported:
         return "onnxruntime", "exported ONNX graphs found: ONNX Runtime is faster than PyTorch on the CPU"
     if has_torch:
@@ -34,12 +35,12 @@ def choose_backend(store: Store, weights: ModelWeights, device: str = "auto") ->
     return "onnxruntime", "PyTorch is not installed"
 
 
-def open_engine(store: Store, weights: ModelWeights, backend: str = "auto", device: str = "auto", *, verbose: bool = False) -> Engine:
-    """Build the engine for ``weights`` on ``backend`` (``auto``: see ``choose_backend``)."""
+def open_engine(store: Store, weights: ModelWeights, backend: str = "auto", device: str = "auto") -> Engine:
+    """Build the engine for ``weights`` on ``backend`` (``auto``: see ``choose_backend``,
+    whose reason is logged)."""
     if backend == "auto":
         backend, why = choose_backend(store, weights, device)
-        if verbose:
-            print(f"stylize: backend {backend}: {why}", file=sys.stderr)
+        log.info("backend %s: %s", backend, why)
     if backend == "torch":
         if importlib.util.find_spec("torch") is None:
             raise UserError("the torch backend needs PyTorch: pip install 'stylize[train]'")

@@ -10,8 +10,8 @@ CUDA / cuDNN libraries, no device); the engine compares the providers the sessio
 with those it asked for and exposes the one in use as ``engine.provider``. With
 ``device="cuda"`` a fall-back is an error; with ``device="auto"`` it is reported once on stderr.
 
-Frames: ``stylize()`` takes and returns float32 RGB in [0, 1], NHWC (the Engine protocol).
-The shipped stylizer graph takes uint8 NHWC frames (export/README.md), so ``stylize()``
+Frames: ``stylize()`` takes and returns float32 RGB in [0, 1], NHWC (``runtime.engine``).
+The default stylizer graph takes uint8 NHWC frames (export/README.md), so ``stylize()``
 rounds to 8 bits on the way in and out; ``stylize_uint8()`` is the copy-only path for 8-bit
 frames (capture, video), which is what the graph was made for. A float-NCHW graph
 (``stylize export --frames float-nchw``) is run as it is.
@@ -19,38 +19,27 @@ frames (capture, video), which is what the graph was made for. A float-NCHW grap
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
+from stylize.runtime.cores import cpu_cores
+from stylize.runtime.engine import Capabilities, Engine, to_uint8
 from stylize.runtime.errors import UserError
 from stylize.runtime.models import FAMILIES, ModelWeights
 from stylize.runtime.store import Store
 
+log = logging.getLogger(__name__)
 GRAPHS = ("style_encoder", "stylizer")
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 
 
-def graph_folder(store: Store, model_id: str, precision: str = "fp32") -> Path:
-    """Where ``stylize export`` puts a model's graphs (the store owns the layout)."""
-    return store.graph_folder(model_id, precision)
-
-
-def cpu_cores() -> int:
-    """CPU cores this process may use (affinity / cgroup aware where the OS says)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def session_options(threads: int | None = None):  # noqa: ANN201 (onnxruntime.SessionOptions)
-    import onnxruntime as ort
-
+def session_options(threads: int | None = None) -> ort.SessionOptions:
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads or cpu_cores()
     so.inter_op_num_threads = 1
@@ -62,8 +51,6 @@ def session_options(threads: int | None = None):  # noqa: ANN201 (onnxruntime.Se
 
 def choose_providers(device: str = "auto") -> list[str]:
     """The providers to ask for: CUDA first where this onnxruntime build has it."""
-    import onnxruntime as ort
-
     if device not in ("auto", "cpu", "cuda"):
         raise UserError(f"unknown device {device!r} for the onnxruntime backend: auto, cpu or cuda")
     available = ort.get_available_providers()
@@ -79,10 +66,8 @@ def choose_providers(device: str = "auto") -> list[str]:
     return [CPU]
 
 
-def open_session(path: Path, providers: list[str], threads: int | None = None):  # noqa: ANN201
+def open_session(path: Path, providers: list[str], threads: int | None = None) -> tuple[ort.InferenceSession, str]:
     """An InferenceSession and the provider it really uses (first of ``get_providers()``)."""
-    import onnxruntime as ort
-
     try:
         with warnings.catch_warnings():  # the fall-back is detected and reported by the caller
             warnings.simplefilter("ignore")
@@ -92,16 +77,11 @@ def open_session(path: Path, providers: list[str], threads: int | None = None): 
     return session, session.get_providers()[0]
 
 
-def read_metadata(session) -> dict[str, str]:  # noqa: ANN001
+def read_metadata(session: ort.InferenceSession) -> dict[str, str]:
     return dict(session.get_modelmeta().custom_metadata_map)
 
 
-def to_uint8(frames: np.ndarray) -> np.ndarray:
-    """float [0, 1] -> uint8, rounding half to even like the graph's output."""
-    return np.rint(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-class OnnxRuntimeEngine:
+class OnnxRuntimeEngine(Engine):
     backend = "onnxruntime"
 
     def __init__(
@@ -115,7 +95,7 @@ class OnnxRuntimeEngine:
     ) -> None:
         self.weights = weights
         self.precision = precision
-        self.folder = Path(folder) if folder else graph_folder(store, weights.model_id, precision)
+        self.folder = Path(folder) if folder else store.graph_folder(weights.model_id, precision)
         paths = {name: self.folder / f"{name}.onnx" for name in GRAPHS}
         missing = [p.name for p in paths.values() if not p.is_file()]
         if missing:
@@ -138,10 +118,12 @@ class OnnxRuntimeEngine:
             msg = f"onnxruntime could not use {requested[0]} (no usable GPU or CUDA libraries); running on CPU"
             if device == "cuda":
                 raise UserError(msg.replace("; running on CPU", ""))
-            print(f"stylize: warning: {msg}", file=sys.stderr)
+            log.warning(msg)
         stylizer = self.sessions["stylizer"]
         self._inputs = {i.name: i for i in stylizer.get_inputs()}
         self.frames_uint8 = self._inputs["frames"].type == "tensor(uint8)"
+        device_name = "cuda" if self.provider == CUDA else "cpu"
+        self.capabilities = Capabilities(uint8_frames=self.frames_uint8, device=device_name)
 
     def _check_metadata(self, name: str, path: Path, meta: dict[str, str]) -> None:
         if meta.get("family") != self.weights.family or meta.get("graph") != name:
@@ -152,7 +134,7 @@ class OnnxRuntimeEngine:
                 f"run `stylize export --model {self.weights.family}` again"
             )
 
-    # Engine protocol -------------------------------------------------------------------
+    # Engine -----------------------------------------------------------------------------
     def encode_style(self, style: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(np.asarray(style, dtype=np.float32).transpose(2, 0, 1)[None])
         return self.sessions["style_encoder"].run(None, {"style": x})[0][0]
@@ -170,7 +152,7 @@ class OnnxRuntimeEngine:
         if frames.dtype != np.uint8:
             raise TypeError(f"stylize_uint8 takes uint8 frames, got {frames.dtype}")
         if not self.frames_uint8:
-            return to_uint8(self.stylize(frames.astype(np.float32) / np.float32(255.0), style, alpha))
+            return super().stylize_uint8(frames, style, alpha)
         return self._run(np.ascontiguousarray(frames), style, alpha)
 
     def _run(self, frames: np.ndarray, style: np.ndarray, alpha: float) -> np.ndarray:

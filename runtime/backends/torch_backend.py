@@ -1,17 +1,21 @@
-"""The PyTorch engine: torch and ``training`` are imported here, lazily, and nowhere else
-in the runtime (DESIGN.md section 1).
+"""The PyTorch engine: torch and ``stylize.training`` are imported here, lazily, and nowhere
+else in the runtime (docs/architecture.md, "Floors").
 
 On CUDA it runs FP16, channels-last, compiled with ``torch.compile`` (Inductor fuses the
-reflection pads, ReLUs and casts around cuDNN's convolutions; measured on an H100: AdaIN
-1080p 6.0 ms against 18.3 ms eager FP16 and 35.6 ms with CUDA graphs alone,
-benchmarks/results/). Without Triton it falls back to one captured CUDA graph per input
-shape. On the CPU it runs FP32 eagerly.
+reflection pads, ReLUs and casts around cuDNN's convolutions: the fastest variant the GPU
+benchmarks measure, ``benchmarks/README.md``); without Triton it falls back to one
+captured CUDA graph per input shape. On the CPU it runs FP32 eagerly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
 import numpy as np
 
+from stylize.runtime.engine import Capabilities, Engine
 from stylize.runtime.models import ModelWeights
 from stylize.runtime.store import Store
 
@@ -42,9 +46,8 @@ class _GraphedShape:
         return self.out
 
 
-class TorchEngine:
+class TorchEngine(Engine):
     backend = "torch"
-    supports_feature_stats = True  # stylize(..., temporal=FeatureStats): see runtime.temporal.stats
 
     def __init__(
         self,
@@ -56,13 +59,17 @@ class TorchEngine:
         channels_last: bool | None = None,
         cuda_graphs: bool | None = None,
         compile: bool | None = None,
-        module=None,  # noqa: ANN001 (an already built stylizer, e.g. random weights for benchmarks)
+        device_blend: bool | None = None,
+        module: Any = None,
     ) -> None:
         """Defaults: on CUDA FP16, channels-last, torch.compile (CUDA graphs where Triton is
-        missing); on the CPU FP32, eager.
+        missing), frames blended on the GPU; on the CPU FP32, eager, blended by OpenCV.
 
-        ``precision`` ("fp32"/"fp16"), ``channels_last``, ``cuda_graphs`` and ``compile``
-        (torch.compile) override them; the benchmarks compare these variants.
+        ``precision`` ("fp32"/"fp16"), ``channels_last``, ``cuda_graphs``, ``compile``
+        (torch.compile) and ``device_blend`` (the stabiliser's blend in torch on this
+        device: on the CPU only to compare it with OpenCV's) override them; the benchmarks
+        compare these variants. ``module``: an already built stylizer (random weights for
+        benchmarks and tests) instead of the store's weights.
         """
         import torch
 
@@ -90,7 +97,7 @@ class TorchEngine:
             self.module = self.module.to(memory_format=torch.channels_last)
         if self.cuda:
             torch.backends.cudnn.benchmark = True
-        self.eager_module = self.module  # for calls whose Python state changes per call (temporal stats)
+        self.uncompiled = self.module  # for calls torch.compile does not see (regions)
         if compile:
             self.module = torch.compile(self.module, dynamic=False)
         self.cuda_graphs = cuda_graphs and self.cuda
@@ -100,6 +107,10 @@ class TorchEngine:
         parts += ["graphs"] if self.cuda_graphs else []
         parts += ["compile"] if compile else []
         self.backend = "-".join(parts)
+        self.device_blend = self.cuda if device_blend is None else device_blend
+        self.capabilities = Capabilities(
+            uint8_frames=True, device_frames=self.device_blend, regions=True, max_batch=None, device=str(self.device)
+        )
 
     def _nchw(self, frames: np.ndarray):  # noqa: ANN202 (torch.Tensor, lazily imported)
         x = self._torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).permute(0, 3, 1, 2)
@@ -121,17 +132,11 @@ class TorchEngine:
             return self._graphs[key].run(x, vec, float(alpha))
         return self.module(x, vec, float(alpha))
 
-    def stylize(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0, temporal=None) -> np.ndarray:  # noqa: ANN001
-        """``temporal``: a ``runtime.temporal.stats.FeatureStats`` kept across calls (video),
-        whose moving averages replace the frames' own normalisation statistics. Such calls
-        run eagerly (no CUDA graph: the state changes from call to call)."""
+    def stylize(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
             vec = torch.from_numpy(np.asarray(style, dtype=np.float32))[None].to(self.device)
-            if temporal is not None:
-                out = self.eager_module(self._nchw(frames), vec, float(alpha), temporal)
-            else:
-                out = self.forward_device(self._nchw(frames), vec, alpha)
+            out = self.forward_device(self._nchw(frames), vec, alpha)
             return out.permute(0, 2, 3, 1).float().cpu().numpy()
 
     def stylize_uint8(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
@@ -162,36 +167,23 @@ class TorchEngine:
         vec = torch.from_numpy(np.asarray(style, dtype=np.float32))[None].to(self.device)
         return self.forward_device(x, vec, alpha)
 
-    def temporal_blender(self, force: bool = False):  # noqa: ANN201
-        """A factory for the stabiliser's output side on this engine's device
-        (``runtime.backends.torch_blend.TorchBlender``), or None on the CPU, where OpenCV's
-        blend (``CpuBlender``) is the faster one (``benchmarks.temporal_eval`` measures both)
-        unless ``force``."""
-        if not (self.cuda or force):
+    def temporal_blender(self) -> Callable[[Any], Any] | None:
+        """``TorchBlender`` on this engine's device where ``device_blend`` (CUDA by default);
+        on the CPU OpenCV's blend is the faster one (``benchmarks.temporal_eval`` measures
+        both)."""
+        if not self.device_blend:
             return None
-        from functools import partial
-
         from stylize.runtime.backends.torch_blend import TorchBlender
 
         return partial(TorchBlender, device=self.device)
 
     def stylize_regions(self, frame: np.ndarray, styles: list[np.ndarray], masks: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-        """Spatial control: style k where ``masks[k]`` (KxHxW in [0, 1]) is set.
-
-        AdaIN mixes at the feature level, as in the paper. Magenta composites the stylised
-        images by the masks (its style vector conditions every layer, so there is no single
-        feature map to mix).
-        """
+        """Spatial control: style k where ``masks[k]`` (K x H x W in [0, 1]) is set; each
+        family's ``forward_regions`` says how it mixes."""
         torch = self._torch
         with torch.inference_mode():
             x = self._nchw(frame[None])
             m = torch.from_numpy(np.asarray(masks, dtype=np.float32)).to(self.device)
             vecs = torch.from_numpy(np.stack(styles).astype(np.float32)).to(self.device)
-            if hasattr(self.module, "forward_regions"):
-                out = self.module.forward_regions(x, vecs, m, float(alpha))
-            else:
-                weights = m / m.sum(0, keepdim=True).clamp(min=1.0)
-                out = x * (1 - weights.sum(0))
-                for k in range(len(styles)):
-                    out = out + weights[k] * self.module(x, vecs[k : k + 1], float(alpha))
+            out = self.uncompiled.forward_regions(x, vecs, m, float(alpha))
             return out[0].permute(1, 2, 0).float().cpu().numpy()

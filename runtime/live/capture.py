@@ -114,6 +114,21 @@ class Capture:
             self.ended = True
             self._cond.notify_all()
 
+    def peek(self, timeout: float = 5.0) -> Frame | None:
+        """The newest frame without taking it (waits for the first); None when the source
+        ended or stayed silent (see ``error``)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._frame is None:
+                if self.ended:
+                    return None
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.error = f"no frame from {self.source} for {timeout:.0f} s"
+                    return None
+                self._cond.wait(remaining)
+            return self._frame
+
     def latest(self, timeout: float = 5.0) -> Frame | None:
         """The newest frame not yet taken; None when the source has ended (see ``error``)."""
         deadline = time.monotonic() + timeout

@@ -1,40 +1,46 @@
 """The live loop: newest frame -> stylise -> show / record / virtual camera, with an overlay.
 
-Keys in the window: 1-9 switch style, [ and ] change alpha, c toggles colour preservation
-(luminance), t cycles temporal stabilisation (off, on, strong), o shows the original beside
-the result, s saves a snapshot, q or Esc quits.
+Keys in the window: 1-9 switch style, [ and ] change alpha, c cycles colour preservation
+(off, color, luminance), t cycles temporal stabilisation (off, on, strong), o shows the
+original beside the result, s saves a snapshot, q or Esc quits.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 
 from stylize.runtime.engine import Engine
 from stylize.runtime.frames import FrameStylizer
-from stylize.runtime.images import save_image, shorter_side_size
+from stylize.runtime.images import save_image
+from stylize.runtime.sizing import scaled
 from stylize.runtime.temporal import MODES, Stabilizer
 
 WINDOW = "stylize live"
 KEYS_HELP = "1-9 style  [ ] alpha  c colour  t temporal  o original  s snapshot  q quit"
+PRESERVE_CYCLE = (None, "color", "luminance")
 
 
 @dataclass
 class LiveOptions:
-    size: int = 360
-    alpha: float = 1.0
-    preserve_color: bool = False
-    show_original: bool = False
-    window: bool = True
+    """What the session starts with (the keys change some of it). The commands' defaults
+    live in ``stylize.options``; these fields have none on purpose."""
+
+    side: int | None  # shorter side the frames are stylised at (None: the camera's own)
+    alpha: float
+    preserve_color: str | None  # None, "color" (style colours matched to a frame), "luminance"
+    temporal: str  # off, on, strong (``runtime.temporal``)
+    window: bool
     max_frames: int = 0  # 0: until quit or the source ends
-    record: Path | None = None
-    virtual_cam: bool = False
+    show_original: bool = False
     snapshot_dir: Path = Path(".")
-    temporal: str = "off"  # off, on, strong: runtime.temporal (`stylize live` defaults to on)
 
 
 @dataclass
@@ -67,8 +73,6 @@ class LiveSummary:
 
 
 def _overlay(bgr: np.ndarray, lines: list[str]) -> None:
-    import cv2
-
     y = 22
     for line in lines:
         cv2.putText(bgr, line, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
@@ -77,15 +81,30 @@ def _overlay(bgr: np.ndarray, lines: list[str]) -> None:
 
 
 class LiveSession:
-    def __init__(self, engine: Engine, style_vectors: list[np.ndarray], style_names: list[str], options: LiveOptions) -> None:
+    """``recolor(rgb)``: the style vectors with the styles' colours matched to an RGB uint8
+    frame (``--preserve-color color``); without it that mode is skipped."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        style_vectors: list[np.ndarray],
+        style_names: list[str],
+        options: LiveOptions,
+        recolor: Callable[[np.ndarray], list[np.ndarray]] | None = None,
+    ) -> None:
         self.engine = engine
-        self.vectors = style_vectors
+        self.plain_vectors = list(style_vectors)
+        self.vectors = list(style_vectors)
         self.names = style_names
         self.opt = options
+        self.recolor = recolor
+        self._recolor_pending = options.preserve_color == "color"
         self.style_index = 0
         self.times = StageTimes()
-        self._recent = deque(maxlen=30)
-        self.frames = FrameStylizer(engine, style_vectors[0], options.alpha, options.preserve_color, options.temporal)
+        self._recent: deque[float] = deque(maxlen=30)
+        self.frames = FrameStylizer(
+            engine, style_vectors[0], alpha=options.alpha, luminance_only=options.preserve_color == "luminance", temporal=options.temporal
+        )
 
     @property
     def stabilizer(self) -> Stabilizer | None:
@@ -110,7 +129,7 @@ class LiveSession:
         elif key == ord("]"):
             self.opt.alpha = min(1.0, round(self.opt.alpha + 0.1, 2))
         elif key == ord("c"):
-            self.opt.preserve_color = not self.opt.preserve_color
+            self.set_preserve_color(self._next_preserve_mode())
         elif key == ord("o"):
             self.opt.show_original = not self.opt.show_original
         elif key == ord("t"):
@@ -119,21 +138,35 @@ class LiveSession:
             self._snapshot = True
         return True
 
+    def _next_preserve_mode(self) -> str | None:
+        cycle = [m for m in PRESERVE_CYCLE if m != "color" or self.recolor is not None]
+        i = cycle.index(self.opt.preserve_color) if self.opt.preserve_color in cycle else 0
+        return cycle[(i + 1) % len(cycle)]
+
+    def set_preserve_color(self, mode: str | None) -> None:
+        """None, "color" (the styles recoloured to the next frame) or "luminance"."""
+        self.opt.preserve_color = mode
+        self._recolor_pending = mode == "color"
+        if mode != "color":
+            self.vectors = list(self.plain_vectors)
+
     # one frame ----------------------------------------------------------------------
     def process(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """BGR uint8 camera frame -> (stylised BGR uint8, the RGB uint8 input it was made from).
 
         On the CUDA torch engine with stabilisation on, the engine's GPU time is counted
         under ``temporal`` (its frames are blended on the GPU before anything waits for them)."""
-        import cv2
-
         t0 = time.perf_counter()
-        h, w = shorter_side_size(bgr.shape[0], bgr.shape[1], self.opt.size)
-        small = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != bgr.shape[:2] else bgr
+        w, h = scaled(bgr.shape[1], bgr.shape[0], self.opt.side)
+        small = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA if w * h < bgr.shape[0] * bgr.shape[1] else cv2.INTER_LINEAR) if (h, w) != bgr.shape[:2] else bgr
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        if self._recolor_pending and self.recolor is not None:
+            self.vectors = self.recolor(rgb)
+            self._recolor_pending = False
         t1 = time.perf_counter()
         fs = self.frames
-        fs.vector, fs.alpha, fs.preserve_color = self.vectors[self.style_index], self.opt.alpha, self.opt.preserve_color
+        fs.vector, fs.alpha = self.vectors[self.style_index], self.opt.alpha
+        fs.luminance_only = self.opt.preserve_color == "luminance"
         engine_before = fs.engine_s
         out = fs(rgb[None])[0]
         t3 = time.perf_counter()
@@ -147,8 +180,6 @@ class LiveSession:
         return out_bgr, rgb
 
     def compose(self, out_bgr: np.ndarray, small_rgb: np.ndarray) -> np.ndarray:
-        import cv2
-
         view = out_bgr
         if self.opt.show_original:
             orig = cv2.cvtColor(small_rgb, cv2.COLOR_RGB2BGR)
@@ -162,16 +193,16 @@ class LiveSession:
             [
                 f"{fps:5.1f} fps  {lat:4.0f} ms  {self.engine.backend}",
                 f"style {self.style_index + 1}/{len(self.vectors)} {self.names[self.style_index]}  alpha {self.opt.alpha:.1f}"
-                + ("  colour kept" if self.opt.preserve_color else "")
+                + (f"  colour kept ({self.opt.preserve_color})" if self.opt.preserve_color else "")
                 + (f"  temporal {self.opt.temporal}" if self.opt.temporal != "off" else ""),
             ],
         )
         return view
 
     # the loop -----------------------------------------------------------------------
-    def run(self, capture, recorder=None, virtual_cam=None) -> LiveSummary:  # noqa: ANN001
-        import cv2
-
+    def run(self, capture: Any, recorder: Any = None, virtual_cam: Any = None) -> LiveSummary:
+        """Frames from ``capture`` (``runtime.live.capture.Capture``) until it ends, q is
+        pressed or ``max_frames`` are done; each to the window, ``recorder`` and ``virtual_cam``."""
         self._snapshot = False
         if self.opt.window:
             cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)

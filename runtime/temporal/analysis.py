@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from stylize.runtime.cores import cpu_cores
 from stylize.runtime.temporal.cuts import Signature, signature
 from stylize.runtime.temporal.flow import FlowEstimator, fb_error, inside, sample_maps, shrink, to_gray, warp
 
@@ -87,11 +87,7 @@ def pair(prev: Look, cur: Look, flow: FlowEstimator, settings: Any) -> Pair | No
 
 def default_threads() -> int:
     """Half the cores, at most 8 (the other half decode, encode and feed the engine)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(1, min(8, cores // 2))
+    return max(1, min(8, cpu_cores() // 2))
 
 
 class LookAhead:

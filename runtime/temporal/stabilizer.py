@@ -55,7 +55,6 @@ from stylize.runtime.temporal.cuts import CutDetector
 from stylize.runtime.temporal.blend import Blender, CpuBlender
 from stylize.runtime.temporal.analysis import Look, LookAhead, look, pair
 from stylize.runtime.temporal.flow import FlowEstimator
-from stylize.runtime.temporal.stats import FeatureStats
 
 MODES = ("off", "on", "strong")
 
@@ -64,7 +63,6 @@ MODES = ("off", "on", "strong")
 class TemporalSettings:
     blend: float  # weight of the warped previous output where the flow is fully trusted
     max_gain: float = 2.0  # detail restoration: high-pass gain limit (1: none; see ``restore_detail``)
-    stats_momentum: float = 0.0  # EMA momentum of the model's feature statistics (0: not smoothed)
     flow_side: int = 128  # the flow runs on frames of this shorter side at most (``analysis.flow_side``)
     flow_method: str = "farneback"  # see ``SETTINGS`` for why not DIS
     cubic: bool = False  # bicubic warping of the previous output (2.5x the cost; detail restoration makes up the difference)
@@ -141,7 +139,6 @@ class Stabilizer:
         self._ahead: LookAhead | None = None
         self.lookahead_threads = lookahead_threads
         self._cuts = CutDetector()
-        self.stats = FeatureStats(self.settings.stats_momentum) if self.settings.stats_momentum > 0 else None
         self.cuts = 0  # scene cuts seen (reports read this)
         self.resets = 0  # restarts after the first frame: cuts, size changes, untrackable frames
         self.reset()
@@ -150,8 +147,6 @@ class Stabilizer:
         """Forget everything: the next frame is stylised as if it were the first."""
         self._cuts.reset()
         self.output.reset()
-        if self.stats is not None:
-            self.stats.reset()
         self._prev_look: Look | None = None
 
     # input side (``runtime.temporal.analysis``) ----------------------------------------
@@ -183,9 +178,7 @@ class Stabilizer:
         if self._prev_look is not None:
             self.resets += 1
         self.cuts += int(cut)
-        # The cut detector keeps this frame as its reference; the model restarts its
-        # statistics at this frame (``FeatureStats.resets``, set in ``process``); ``blend``
-        # mixes nothing into it. The previous output stays: earlier frames of the same batch
+        # The cut detector keeps this frame as its reference; ``blend`` mixes nothing into it. The previous output stays: earlier frames of the same batch
         # may not be blended yet.
         self._prev_look = lk
         return Motion(reset=True, cut=cut)
@@ -207,18 +200,17 @@ class Stabilizer:
         return self.output.blend(stylised, motion)
 
     # both ----------------------------------------------------------------------------
-    def process(self, frames: np.ndarray, stylize: Callable[[np.ndarray, FeatureStats | None], object], uint8: bool = False) -> np.ndarray:
-        """A batch (N x H x W x 3 input frames, in order) through ``stylize(frames, stats)``
-        and the blending; returns the stabilised batch, N x H x W x 3 on the host: float32
-        in [0, 1], or uint8 with ``uint8`` (converted where the blender works: on the GPU
-        for a device blender). ``stylize`` returns the frames' size, in [0, 1]: float32
-        N x H x W x 3, or for a device blender its device tensor N x 3 x H x W.
+    def process(self, frames: np.ndarray, stylize: Callable[[np.ndarray], object], uint8: bool = False) -> np.ndarray:
+        """A batch (N x H x W x 3 input frames, in order) through ``stylize(frames)`` and the
+        blending; returns the stabilised batch, N x H x W x 3 on the host: float32 in [0, 1],
+        or uint8 with ``uint8`` (converted where the blender works: on the GPU for a device
+        blender). ``stylize`` returns the frames' size, in [0, 1]: float32 N x H x W x 3, or
+        for a device blender its device tensor N x 3 x H x W.
 
         What depends on the input frames only (the analysis, and for a CPU blender the warp
         of the previous output for the first frame of the batch) runs in a worker thread
         while the engine stylises the batch: OpenCV and the engines release the GIL, and an
-        engine on a GPU leaves the CPU idle meanwhile. With a statistics state the analysis
-        runs first (the engine must know where the cuts are)."""
+        engine on a GPU leaves the CPU idle meanwhile."""
         h, w = frames.shape[1:3]
         early = self.output.prepare_in_worker
 
@@ -228,33 +220,16 @@ class Stabilizer:
                 self.prepare(motions[0], h, w)
             return motions
 
-        if not self.overlap:
-            motions = analyse_all()
-            styled = self._stylize(stylize, frames, motions)
-        elif self.stats is None:
+        if self.overlap:
             pending = self._worker().submit(analyse_all)
             try:
-                styled = stylize(frames, None)
+                styled = stylize(frames)
             finally:
                 motions = pending.result()
         else:
-            motions = [self.analyse(f) for f in frames]
-            pending = self._worker().submit(self.prepare, motions[0], h, w) if early else None
-            try:
-                styled = self._stylize(stylize, frames, motions)
-            finally:
-                if pending is not None:
-                    pending.result()
+            motions = analyse_all()
+            styled = stylize(frames)
         return self.output.stack([self.blend(o, m) for o, m in zip(styled, motions)], uint8=uint8)
-
-    def _stylize(self, stylize, frames: np.ndarray, motions: list[Motion]) -> np.ndarray:  # noqa: ANN001
-        if self.stats is None:
-            return stylize(frames, None)
-        self.stats.resets = [m.reset for m in motions]
-        try:
-            return stylize(frames, self.stats)
-        finally:
-            self.stats.resets = None
 
     def _worker(self):  # noqa: ANN202
         if self._pool is None:
@@ -280,12 +255,11 @@ class Stabilizer:
             ahead._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def make_stabilizer(mode: str, engine: object | None = None, **overrides: float | int | str) -> Stabilizer | None:
-    """The stabiliser for a ``--temporal`` mode (None for off). With an ``engine`` that
-    offers a device blender (``engine.temporal_blender()`` gives a factory: the CUDA torch
-    engine), the warp and mix run on its device."""
+def make_stabilizer(mode: str, blender: Callable[[TemporalSettings], Blender] | None = None, **overrides: float | int | str) -> Stabilizer | None:
+    """The stabiliser for a ``--temporal`` mode (None for off). ``blender``: a factory for
+    the output side on the engine's device (``Engine.temporal_blender()``); None blends on
+    the host with OpenCV."""
     settings = settings_for(mode)
     if settings is None:
         return None
-    factory = engine.temporal_blender() if hasattr(engine, "temporal_blender") else None
-    return Stabilizer(mode, settings, blender=factory, **overrides)
+    return Stabilizer(mode, settings, blender=blender, **overrides)

@@ -8,7 +8,8 @@ from stylize.runtime.video.containers import FORMATS, OutputFormat, is_folder_ou
 from stylize.runtime.video.convert import convert_video
 from stylize.runtime.video.image_sequence import natural_key
 from stylize.runtime.video.reader import iter_frames
-from stylize.runtime.video.source import Source, SourceInfo, open_source
+from stylize.runtime.video.source import open_source
+from stylize.runtime.video.source_types import Source, SourceInfo
 from stylize.runtime.video.summary import ConversionSummary
 
 __all__ = [

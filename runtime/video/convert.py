@@ -5,16 +5,23 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from tqdm import tqdm
+
 from stylize.runtime.files import atomic_output, refuse_overwriting_inputs, use_default_permissions
+from stylize.runtime.sizing import Size, encodable, scaled
 from stylize.runtime.video.containers import OutputFormat, check_encoder_options, output_format
+from stylize.runtime.video.encoder import VideoFileWriter
 from stylize.runtime.video.frames_folder import FramesFolderWriter, atomic_folder, check_frames_folder
 from stylize.runtime.video.pipeline import Pipeline
-from stylize.runtime.video.sizing import target_size
-from stylize.runtime.video.source import Source, is_url, open_source
+from stylize.runtime.video.source import is_url, open_source
+from stylize.runtime.video.source_types import Source
 from stylize.runtime.video.stages import DecodeStage, EncodeStage, FrameWriter, Process, ProcessStage
 from stylize.runtime.video.summary import ConversionSummary
 from stylize.runtime.video.timing import RateConverter, Timeline, as_rate
@@ -27,13 +34,14 @@ def convert_video(
     output: str | os.PathLike[str],
     process: Process,
     *,
-    size: int | None = None,
+    size: int | None | Callable[[int, int], int | None] = None,
     batch: int = 1,
     crf: float = 18,
     preset: str = "medium",
     fps: float | Fraction | None = None,
     progress: bool = True,
     audio: bool = True,
+    prefetch: Callable[[np.ndarray], None] | None = None,
     queue_frames: int | None = None,
 ) -> ConversionSummary:
     """Run every frame of ``source`` through ``process`` and write ``output``.
@@ -44,123 +52,100 @@ def convert_video(
 
     ``process`` gets batches of ``batch`` frames (the last may be smaller), RGB uint8
     (N, H, W, 3), and returns the same shape. ``size`` scales the shorter side to
-    ``size`` first (aspect kept, sides rounded to even for video); None keeps the size.
+    ``size`` first (aspect kept, sides rounded to even for video); None keeps the size; a
+    function of the input's (width, height) gives the side once the input is open.
     ``crf``/``preset``: x264 quality and speed (for WebM, crf is VP9's 0-63 scale and the
     preset maps to libvpx speed settings).
     ``fps``: for a source without timestamps (an image sequence, a raw stream), its frame
     rate (default 25, or the stream's own); for a video, a constant output rate (frames
     are dropped or repeated by time, each processed once). None keeps the source's own
     timestamps. ``audio=False`` leaves the audio out.
-    ``queue_frames`` bounds each queue between stages (default: 2 batches, at least 4; at
-    least 8 where ``process`` has a ``prefetch(frame)`` method, which the decoding thread
-    then calls with each frame before queueing it, so work on the frame can start ahead).
+    ``prefetch``: called by the decoding thread with each frame, in order, before it is
+    queued, so work on it can start ahead of ``process`` (the stabiliser's analysis).
+    ``queue_frames`` bounds each queue between stages (default: 2 batches, at least 4, or
+    8 with ``prefetch``).
 
     The output appears only when complete. Ctrl-C stops within about a second, removes
     the partial output, and raises KeyboardInterrupt; an error in any stage is raised here.
     """
     t0 = time.perf_counter()
+    fmt = check_request(source, output, batch, crf, preset, fps)
+    src = open_source(source, fps=fps, audio=audio and fmt is not None)
+    handed_over = False  # once the decoding stage runs, it closes ``src`` (from its own thread)
+    try:
+        refuse_overwriting_inputs(output, list(src.info.inputs))
+        plan = _plan(src, size, fps, fmt, audio)
+        queue_size = queue_frames or max(8 if prefetch is not None else 4, 2 * batch)
+        pipeline = Pipeline()
+        decoded, processed = pipeline.channel(queue_size), pipeline.channel(queue_size)
+        decode = DecodeStage(src, plan.size, plan.timeline, plan.converter, decoded, on_frame=prefetch)
+        with atomic_output(output) if fmt is not None else atomic_folder(output) as tmp:
+            writer = _writer(tmp, fmt, src, plan, crf, preset)
+            pipeline.add("decode", decode)
+            pipeline.add("process", ProcessStage(process, batch, decoded, processed))
+            pipeline.add("encode", EncodeStage(writer, processed))
+            handed_over = True
+            _run(pipeline, writer, progress, _expected_frames(src.info.frames, src.info.rate, plan.converter), src.info.name)
+            use_default_permissions(tmp)
+    except BaseException:
+        if not handed_over:
+            src.close()
+        raise
+    return _summary(source, output, src, plan, decode, writer, pipeline, time.perf_counter() - t0)
+
+
+def check_request(
+    source: str | os.PathLike[str], output: str | os.PathLike[str], batch: int, crf: float, preset: str, fps: float | Fraction | None
+) -> OutputFormat | None:
+    """Everything that can be refused before the input is opened; the output format."""
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     if fps is not None:
         as_rate(fps)  # UserError for fps <= 0
-    fmt = output_format(output)  # UserError for an unwritable extension: before any work
+    fmt = output_format(output)  # UserError for an unwritable extension
     check_encoder_options(fmt, crf, preset)
     if not is_url(os.fspath(source)):
         refuse_overwriting_inputs(output, [source])
     if fmt is None:
         check_frames_folder(output)
+    return fmt
 
-    src = open_source(source, fps=fps, audio=audio and fmt is not None)
-    handed_over = False  # once the decoding stage runs, it closes ``src`` (from its own thread)
-    try:
-        refuse_overwriting_inputs(output, list(src.info.inputs))
-        info = src.info
-        size_out = target_size(info.width, info.height, size, even=fmt is not None)
-        timeline = Timeline(
-            info.time_base,
-            offset=round(info.origin / info.time_base),
-            default_duration=round(1 / (info.rate * info.time_base)) if info.rate else 1,
-        )
-        converter = RateConverter(info.time_base, as_rate(fps)) if fps is not None and info.timed else None
-        audio_dropped = info.audio_ignored if fmt is None and audio else 0
-        if audio_dropped:
-            log.warning("%s: %d audio stream(s) left out (a folder of frames holds no audio)", info.name, audio_dropped)
-        prefetch = getattr(process, "prefetch", None)  # analysis ahead of the engine (FrameStylizer)
-        queue_size = queue_frames or max(8 if prefetch is not None else 4, 2 * batch)
 
-        pipeline = Pipeline()
-        decoded, processed = pipeline.channel(queue_size), pipeline.channel(queue_size)
-        decode = DecodeStage(src, size_out, timeline, converter, decoded, on_frame=prefetch)
-        with atomic_output(output) if fmt is not None else atomic_folder(output) as tmp:
-            writer = _writer(tmp, fmt, src, size_out, converter, crf, preset)
-            pipeline.add("decode", decode)
-            pipeline.add("process", ProcessStage(process, batch, decoded, processed))
-            pipeline.add("encode", EncodeStage(writer, processed))
-            bar = _progress_bar(progress, _expected_frames(info.frames, info.rate, converter), info.name)
+@dataclass
+class _Plan:
+    size: Size
+    timeline: Timeline
+    converter: RateConverter | None
+    audio_dropped: int
 
-            def tick() -> None:
-                if bar is not None:
-                    bar.update(writer.frames_written - bar.n)
 
-            try:
-                handed_over = True
-                pipeline.run(on_tick=tick)
-                use_default_permissions(tmp)
-                if bar is not None:
-                    bar.total = bar.n
-                    bar.refresh()
-            finally:
-                if bar is not None:
-                    bar.close()
-    except BaseException:
-        if not handed_over:
-            src.close()
-        raise
-
-    wall = time.perf_counter() - t0
-    audio_counts = getattr(writer, "audio_counts", None)
-    clocks = pipeline.clocks
-    return ConversionSummary(
-        source=os.fspath(source),
-        output=os.fspath(output),
-        frames_in=decode.frames_in,
-        frames_out=writer.frames_written,
-        frames_skipped=src.skipped,
-        frames_dropped=converter.dropped if converter is not None else 0,
-        timestamps_adjusted=timeline.adjusted,
-        input_size=(info.width, info.height),
-        output_size=size_out,
-        audio_copied=audio_counts.copied if audio_counts else 0,
-        audio_transcoded=audio_counts.transcoded if audio_counts else 0,
-        audio_dropped=audio_dropped,
-        wall_s=wall,
-        fps=writer.frames_written / wall if wall > 0 else 0.0,
-        decode_s=clocks["decode"].busy_s,
-        process_s=clocks["process"].busy_s,
-        encode_s=clocks["encode"].busy_s,
+def _plan(src: Source, size: int | None | Callable[[int, int], int | None], fps: float | Fraction | None, fmt: OutputFormat | None, audio: bool) -> _Plan:
+    """Output size and timing of an opened source."""
+    info = src.info
+    side = size(info.width, info.height) if callable(size) else size
+    out_size = encodable(info.width, info.height, side) if fmt is not None else scaled(info.width, info.height, side)
+    timeline = Timeline(
+        info.time_base,
+        offset=round(info.origin / info.time_base),
+        default_duration=round(1 / (info.rate * info.time_base)) if info.rate else 1,
     )
+    converter = RateConverter(info.time_base, as_rate(fps)) if fps is not None and info.timed else None
+    audio_dropped = info.audio_ignored if fmt is None and audio else 0
+    if audio_dropped:
+        log.warning("%s: %d audio stream(s) left out (a folder of frames holds no audio)", info.name, audio_dropped)
+    return _Plan(out_size, timeline, converter, audio_dropped)
 
 
-def _writer(
-    tmp: Path,
-    fmt: OutputFormat | None,
-    src: Source,
-    size: tuple[int, int],
-    converter: RateConverter | None,
-    crf: float,
-    preset: str,
-) -> FrameWriter:
+def _writer(tmp: Path, fmt: OutputFormat | None, src: Source, plan: _Plan, crf: float, preset: str) -> FrameWriter:
     """The video file writer (the source's audio wired into it) or the PNG folder writer."""
     if fmt is None:
         return FramesFolderWriter(tmp)
-    from stylize.runtime.video.encoder import VideoFileWriter
-
-    info = src.info
+    info, converter = src.info, plan.converter
     writer = VideoFileWriter(
         tmp,
         fmt,
-        width=size[0],
-        height=size[1],
+        width=plan.size.width,
+        height=plan.size.height,
         time_base=converter.out_time_base if converter else info.time_base,
         rate=converter.fps if converter else info.rate,
         crf=crf,
@@ -174,6 +159,24 @@ def _writer(
     return writer
 
 
+def _run(pipeline: Pipeline, writer: FrameWriter, progress: bool, total: int | None, name: str) -> None:
+    """Run the stages, with a progress bar of the frames written."""
+    bar = tqdm(total=total, unit="frame", desc=Path(name).name or name, dynamic_ncols=True, smoothing=0.1) if progress else None
+
+    def tick() -> None:
+        if bar is not None:
+            bar.update(writer.frames_written - bar.n)
+
+    try:
+        pipeline.run(on_tick=tick)
+        if bar is not None:
+            bar.total = bar.n
+            bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def _expected_frames(frames: int | None, rate: Fraction | None, converter: RateConverter | None) -> int | None:
     """Frame count for the progress bar (an estimate: containers do not always know)."""
     if frames and converter is not None and rate:
@@ -181,9 +184,27 @@ def _expected_frames(frames: int | None, rate: Fraction | None, converter: RateC
     return frames
 
 
-def _progress_bar(enabled: bool, total: int | None, name: str) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="frame", desc=Path(name).name or name, dynamic_ncols=True, smoothing=0.1)
+def _summary(
+    source: Any, output: Any, src: Source, plan: _Plan, decode: DecodeStage, writer: FrameWriter, pipeline: Pipeline, wall: float
+) -> ConversionSummary:
+    clocks = pipeline.clocks
+    audio = writer.audio_counts
+    return ConversionSummary(
+        source=os.fspath(source),
+        output=os.fspath(output),
+        frames_in=decode.frames_in,
+        frames_out=writer.frames_written,
+        frames_skipped=src.skipped,
+        frames_dropped=plan.converter.dropped if plan.converter is not None else 0,
+        timestamps_adjusted=plan.timeline.adjusted,
+        input_size=(src.info.width, src.info.height),
+        output_size=tuple(plan.size),
+        audio_copied=audio.copied,
+        audio_transcoded=audio.transcoded,
+        audio_dropped=plan.audio_dropped,
+        wall_s=wall,
+        fps=writer.frames_written / wall if wall > 0 else 0.0,
+        decode_s=clocks["decode"].busy_s,
+        process_s=clocks["process"].busy_s,
+        encode_s=clocks["encode"].busy_s,
+    )

@@ -12,8 +12,8 @@ import numpy as np
 
 from stylize.runtime.errors import UserError
 from stylize.runtime.video.colorspace import ColorTags, source_colors
-from stylize.runtime.video.sizing import needs_crop
-from stylize.runtime.video.source import RawFrame, SourceInfo
+from stylize.runtime.sizing import Size, needs_crop
+from stylize.runtime.video.source_types import RawFrame, SourceInfo
 from stylize.runtime.video.timing import as_rate
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ class FFmpegSource:
         if self.rotation % 2:
             width, height = height, width
         fw, fh = frame.width, frame.height
-        crop = needs_crop(fw, fh, (width, height))
+        crop = needs_crop(fw, fh, Size(width, height))
         sw, sh = (fw, fh) if crop else (width, height)
         interp = Interpolation.AREA if sw * sh < fw * fh else Interpolation.BICUBIC
         kwargs: dict[str, Any] = {"interpolation": interp}

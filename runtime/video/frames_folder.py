@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stylize.runtime.errors import UserError
+from stylize.runtime.video.audio import AudioCounts
 from stylize.runtime.video.timing import TimedFrame
 
 FRAME_NAME = "frame_{:06d}.png"
@@ -64,6 +65,7 @@ class FramesFolderWriter:
         self.folder = folder
         self.compression = compression
         self.frames_written = 0
+        self.audio_counts = AudioCounts()  # a folder of frames holds no audio
 
     def write(self, item: TimedFrame) -> None:
         import cv2

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from stylize.runtime.errors import UserError
-from stylize.runtime.video.sizing import needs_crop
-from stylize.runtime.video.source import RawFrame, SourceInfo
+from stylize.runtime.sizing import Size, needs_crop
+from stylize.runtime.video.source_types import RawFrame, SourceInfo
 from stylize.runtime.video.timing import as_rate
 
 PREFETCH_FILES = 4  # files decoding ahead of the one being used
@@ -123,7 +123,7 @@ class ImageSequence:
                     f"{self.files[self._start]} is {first_size[0]}x{first_size[1]}"
                 )
             if (w, h) != (width, height):
-                if needs_crop(w, h, (width, height)):
+                if needs_crop(w, h, Size(width, height)):
                     rgb = np.ascontiguousarray(rgb[:height, :width])  # odd side: drop the last row/column
                 else:
                     shrink = width * height < w * h

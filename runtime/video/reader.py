@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from stylize.runtime.video.sizing import target_size
+from stylize.runtime.sizing import scaled
 from stylize.runtime.video.source import open_source
 
 
@@ -24,7 +24,7 @@ def iter_frames(
     src = open_source(source, fps=fps, audio=False)
     try:
         info = src.info
-        width, height = target_size(info.width, info.height, size, even=False)
+        width, height = scaled(info.width, info.height, size)
         last = None
         for rgb, pts, _ in src.frames(width, height):
             t = float(pts * info.time_base - info.origin) if pts is not None else (last or 0.0)

@@ -7,8 +7,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from stylize.runtime.video.audio import AudioCounts
 from stylize.runtime.video.pipeline import Channel, StageClock
-from stylize.runtime.video.source import Source
+from stylize.runtime.video.source_types import Source
 from stylize.runtime.video.timing import RateConverter, TimedFrame, Timeline
 
 Process = Callable[[np.ndarray], np.ndarray]
@@ -17,6 +18,7 @@ Process = Callable[[np.ndarray], np.ndarray]
 
 class FrameWriter(Protocol):
     frames_written: int
+    audio_counts: AudioCounts
 
     def write(self, item: TimedFrame) -> None: ...
 

@@ -1,30 +1,36 @@
-"""The ``stylize`` command line: one module per subcommand, errors as one line."""
+"""The ``stylize`` command line: one module per command, each a thin layer over the API.
+
+Global options (``--home``, ``--quiet``, ``--backend``, ``--device``) are accepted before
+or after the command. Every error a user can fix is one line on stderr and exit code 2
+(argparse's own included); Ctrl-C exits 130.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 
+from stylize.cli.common import Parser, configure_logging, reset_logging
+from stylize.options import GLOBAL, OPTIONS, add_options
 from stylize.runtime.errors import UserError
 
-# Subcommand modules; each has ``register(subparsers)`` which sets ``func`` on its parser.
-_COMMANDS = ("image", "video", "live", "weights", "train", "paint", "export", "bench", "flicker")
+COMMANDS = ("image", "video", "live", "weights", "train", "paint", "export", "bench", "flicker")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    parser = Parser(
         prog="stylize",
-        description="Real-time arbitrary style transfer: stills, video files and live webcam.",
-        epilog="Run `stylize COMMAND --help` for each command's options. Weights and cached styles live in "
-        "the store: --home, or $STYLIZE_HOME, or the user cache folder.",
+        description="Real-time arbitrary style transfer: stills, video files and live cameras.",
+        epilog="Run `stylize COMMAND --help` for each command's options. Global options go before or after "
+        "the command. Weights and cached styles live in the store: --home, else $STYLIZE_HOME, else the "
+        "user cache folder.",
     )
-    parser.add_argument("--home", metavar="DIR", help="store folder (default: $STYLIZE_HOME or the user cache folder)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMANDS:
+    add_options(parser, *GLOBAL, suppress=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in COMMANDS:
         importlib.import_module(f"stylize.cli.{name}").register(sub)
     return parser
 
@@ -33,11 +39,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # OpenCV's own warnings (a camera index that fails to open, say) would add lines to our one-line errors
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or argparse's one-line error
+        return int(e.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
+        _settle_globals(args)
+        configure_logging(args.quiet)
         return int(args.func(args) or 0)
     except UserError as e:
         print(f"stylize: error: {e}", file=sys.stderr)
@@ -45,6 +56,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stylize: interrupted", file=sys.stderr)
         return 130
+    finally:
+        reset_logging()
+
+
+def _settle_globals(args: argparse.Namespace) -> None:
+    """Defaults for the global options not given; a one-line error for one given to a
+    command it does not apply to."""
+    for name in GLOBAL:
+        option = OPTIONS[name]
+        if not hasattr(args, option.dest):
+            setattr(args, option.dest, option.default)
+        elif name not in args.uses and name not in ("home", "quiet"):
+            raise UserError(f"{option.flag} does not apply to `stylize {args.command}`")
 
 
 def run() -> None:

@@ -1,63 +1,75 @@
-"""Options and helpers shared by several subcommands."""
+"""What the command modules share: the parser class, a command's parser, logging, the
+stylizer built from the options."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from typing import Any
 
-from stylize.runtime.images import DEFAULT_MAX_PIXELS
-from stylize.runtime.models import FAMILIES
-from stylize.runtime.store import Store
-
-
-def store_from(args: argparse.Namespace) -> Store:
-    return Store(getattr(args, "home", None))
+from stylize.api import Stylizer
+from stylize.options import GLOBAL, add_options
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", choices=sorted(FAMILIES), help="model family (default: adain if installed, else magenta)")
-    p.add_argument("--weights", metavar="NAME", help="decoder weights name for adain (e.g. one you trained), default adain-decoder")
-    p.add_argument(
-        "--backend",
-        default="auto",
-        choices=("auto", "torch", "onnxruntime"),
-        help="engine: torch, onnxruntime (graphs from `stylize export`), or auto (default: torch on a CUDA GPU, "
-        "else onnxruntime where graphs are exported, else torch; says which and why)",
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``stylize: error: ...``, exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"stylize: error: {message} (see `{self.prog} --help`)\n")
+
+
+def command(sub: Any, name: str, *, help: str, description: str = "", epilog: str = "", uses: tuple[str, ...] = (), raw: bool = False) -> Parser:  # noqa: A002
+    """A command's parser, with the global options accepted after the command too. ``uses``:
+    the global options besides --home and --quiet that apply to it (backend, device)."""
+    p = sub.add_parser(
+        name,
+        help=help,
+        description=description or help[0].upper() + help[1:] + ".",
+        epilog=epilog or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter if raw else argparse.HelpFormatter,
     )
-    p.add_argument("--device", default="auto", help="torch device: auto, cpu or cuda (default auto)")
+    add_globals(p, uses)
+    return p
 
 
-def add_temporal_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--temporal",
-        choices=("off", "on", "strong"),
-        default="on",
-        help="temporal stabilisation against flicker: flow-guided blending of the previous stylised frame where the "
-        "motion is reliable, reset at scene cuts (default on; strong: steadier, softer; off: frame by frame)",
+def add_globals(p: argparse.ArgumentParser, uses: tuple[str, ...]) -> None:
+    """The global options on a command's parser (no defaults: one given before the command
+    survives); those that do not apply are parsed, to refuse them clearly, but not listed."""
+    group = p.add_argument_group("global options (also before the command)")
+    add_options(group, *(g for g in GLOBAL if g in ("home", "quiet") or g in uses), suppress=True)
+    hidden = [g for g in GLOBAL if g not in ("home", "quiet") and g not in uses]
+    add_options(p, *hidden, suppress=True, **{g: {"help": argparse.SUPPRESS} for g in hidden})
+    p.set_defaults(uses=uses)
+
+
+class _StderrHandler(logging.Handler):
+    """Notes as ``stylize: ...`` lines on the stderr of the moment (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "stylize: warning: " if record.levelno >= logging.WARNING else "stylize: "
+        print(prefix + record.getMessage(), file=sys.stderr)
+
+
+def configure_logging(quiet: bool) -> None:
+    """Notes (INFO) on stderr unless ``quiet``; warnings always."""
+    logger = logging.getLogger("stylize")
+    logger.handlers.clear()
+    logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+
+
+def reset_logging() -> None:
+    """Back to Python's defaults (``main`` may run again in the same process: tests)."""
+    logger = logging.getLogger("stylize")
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+
+
+def stylizer(args: argparse.Namespace) -> Stylizer:
+    """The API's ``Stylizer`` for a command's model options."""
+    return Stylizer(
+        args.model, weights=args.weights, backend=args.backend, device=args.device, home=args.home, style_size=getattr(args, "style_size", None)
     )
-
-
-def add_max_pixels(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--max-pixels",
-        type=float,
-        default=DEFAULT_MAX_PIXELS,
-        metavar="N",
-        help=f"refuse input images larger than N pixels (default {DEFAULT_MAX_PIXELS / 1e6:g} MP)",
-    )
-
-
-def parse_float_list(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
-    return value

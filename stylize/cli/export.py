@@ -1,7 +1,8 @@
 """``stylize export`` (PyTorch -> ONNX) and ``stylize build-engine`` (ONNX -> TensorRT).
 
-Both reach up into ``export`` lazily, inside the functions (DESIGN.md section 1): ``export``
-needs PyTorch and onnx, ``build-engine`` needs onnx and TensorRT (no PyTorch).
+``export`` needs the optional PyTorch, onnx and onnxscript, ``build-engine`` onnx and
+TensorRT: ``stylize.export`` loads when a command runs, with a one-line error naming the
+extra where they are missing.
 """
 
 from __future__ import annotations
@@ -9,24 +10,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stylize.cli.common import store_from
+from stylize.api import resolve_weights
+from stylize.cli.common import command
+from stylize.options import add_options
 from stylize.runtime.errors import UserError
-from stylize.runtime.models import FAMILIES
+from stylize.runtime.models import ModelWeights
+from stylize.runtime.store import Store
 
 EXPORT_HELP = "export a model family's two graphs (style encoder, stylizer) to ONNX"
 BUILD_HELP = "build TensorRT engines from the exported ONNX graphs (needs TensorRT and an NVIDIA GPU)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "export",
-        help=EXPORT_HELP,
-        description=EXPORT_HELP + ", from the weights installed in the store. Writes style_encoder.onnx and "
-        "stylizer.onnx into the store (ROOT/onnx/MODEL_ID/fp32 or fp16) or into -o DIR, after checking them "
-        "(onnx.checker, TensorRT operator support, FP32 statistics in FP16 graphs).",
+    p = command(
+        sub, "export", help=EXPORT_HELP,
+        description=EXPORT_HELP[0].upper() + EXPORT_HELP[1:] + ", from the weights installed in the store. Writes "
+        "style_encoder.onnx and stylizer.onnx into the store (ROOT/onnx/MODEL_ID/fp32 or fp16) or into -o DIR, "
+        "after checking them (onnx.checker, TensorRT operator support, FP32 statistics in FP16 graphs).",
         epilog="example: stylize export --model adain --fp16",
-    )
-    p.add_argument("--model", required=True, choices=sorted(FAMILIES), help="model family")
+    )  # fmt: skip
+    add_options(p, "model", "weights", model={"required": True})
     p.add_argument("--fp16", action="store_true", help="mixed precision: convolutions FP16, statistics FP32 (for TensorRT)")
     p.add_argument(
         "--frames",
@@ -34,40 +37,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="uint8-nhwc",
         help="stylizer frame format: uint8 NHWC with conversion inside the graph (default) or float32 NCHW in [0, 1]",
     )
-    p.add_argument("--weights", metavar="NAME", help="decoder weights name for adain (default adain-decoder)")
     p.add_argument("-o", "--output", type=Path, metavar="DIR", help="folder for the two .onnx files (default: the store)")
     p.set_defaults(func=run_export)
 
-    b = sub.add_parser(
-        "build-engine",
-        help=BUILD_HELP,
-        description=BUILD_HELP + ". One optimisation profile per graph; engines are saved in the store, keyed by "
-        "the ONNX file's SHA-256, the GPU, its compute capability, the TensorRT version and the profile.",
+    b = command(
+        sub, "build-engine", help=BUILD_HELP,
+        description=BUILD_HELP[0].upper() + BUILD_HELP[1:] + ". One optimisation profile per graph; engines are "
+        "saved in the store, keyed by the ONNX file's SHA-256, the GPU, its compute capability, the TensorRT "
+        "version and the profile.",
         epilog="example: stylize build-engine --model adain --fp16 --shapes 360x640:720x1280:1080x1920",
-    )
-    b.add_argument("--model", required=True, choices=sorted(FAMILIES), help="model family")
+    )  # fmt: skip
+    add_options(b, "model", "weights", model={"required": True})
     b.add_argument("--fp16", action="store_true", help="use the FP16 graphs (stylize export --fp16)")
     b.add_argument("--shapes", required=True, metavar="MIN:OPT:MAX", help="frame sizes HxW (or NxHxW with batch), e.g. 360x640:720x1280:1080x1920")
     b.add_argument("--style-shapes", metavar="MIN:OPT:MAX", help="style image sizes (default: adain 1x64x64:1x512x768:1x2048x2048, magenta 256x256)")
     b.add_argument("--onnx", type=Path, metavar="DIR", help="folder with style_encoder.onnx and stylizer.onnx (default: the store's)")
-    b.add_argument("--weights", metavar="NAME", help="decoder weights name for adain (selects the store's graphs)")
     b.add_argument("--workspace-gib", type=float, default=None, help="TensorRT workspace limit in GiB (default: TensorRT's)")
     b.set_defaults(func=run_build_engine)
 
 
-def _weights(args: argparse.Namespace):  # noqa: ANN202 (runtime.models.ModelWeights)
-    from stylize.runtime.models import find_weights
-
-    if args.weights and args.model != "adain":
-        raise UserError("--weights selects an AdaIN decoder; it does not apply to --model magenta")
-    overrides = {"decoder": args.weights} if args.weights else None
-    return find_weights(store_from(args), args.model, overrides)
+def _weights(args: argparse.Namespace) -> ModelWeights:
+    return resolve_weights(Store(args.home), args.model, args.weights)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from stylize.runtime.backends.onnxruntime_backend import graph_folder
-
-    store = store_from(args)
+    store = Store(args.home)
     weights = _weights(args)  # a clear error when the weights are not installed
     try:
         import onnx  # noqa: F401
@@ -79,7 +73,7 @@ def run_export(args: argparse.Namespace) -> int:
     from stylize.export.onnx_passes import summary
 
     precision = "fp16" if args.fp16 else "fp32"
-    folder = args.output or graph_folder(store, weights.model_id, precision)
+    folder = args.output or store.graph_folder(weights.model_id, precision)
     paths = export_from_store(store, weights, folder, precision=precision, frames=args.frames)
     import onnx
 
@@ -96,13 +90,8 @@ def run_build_engine(args: argparse.Namespace) -> int:
     style_shapes = parse_shapes(args.style_shapes or DEFAULT_STYLE_SHAPES[args.model], "--style-shapes")
     trt = tensorrt_or_error()  # one-line errors: no TensorRT ...
     gpu = gpu_info()  # ... or no GPU
-    store = store_from(args)
-    if args.onnx:
-        folder = args.onnx
-    else:
-        from stylize.runtime.backends.onnxruntime_backend import graph_folder
-
-        folder = graph_folder(store, _weights(args).model_id, "fp16" if args.fp16 else "fp32")
+    store = Store(args.home)
+    folder = args.onnx or store.graph_folder(_weights(args).model_id, "fp16" if args.fp16 else "fp32")
     graphs = {"style_encoder": style_shapes, "stylizer": shapes}
     missing = [f"{g}.onnx" for g in graphs if not (folder / f"{g}.onnx").is_file()]
     if missing:

@@ -1,6 +1,6 @@
 """``stylize paint``: Gatys et al. optimisation for offline stills (slow, best quality).
 
-Torch and ``training`` are imported inside ``run`` only (DESIGN.md section 1).
+PyTorch is optional (the ``[train]`` extra): ``stylize.training`` loads when the command runs.
 """
 
 from __future__ import annotations
@@ -8,9 +8,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stylize.cli.common import add_max_pixels, parse_float_list, store_from
+from tqdm import tqdm
+
+from stylize.cli.common import command
+from stylize.options import add_options, side_for
 from stylize.runtime.errors import UserError
 from stylize.runtime.files import refuse_overwriting_inputs
+from stylize.runtime.images import IMAGE_SUFFIXES, load_image, resize, save_image
+from stylize.runtime.store import Store
 
 HELP = "paint a still by optimisation (Gatys et al.): slow, offline, the reference quality"
 
@@ -54,18 +59,17 @@ def iters_arg(text: str) -> int | list[int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "paint",
-        help=HELP,
-        description=HELP + ". Optimises the pixels of the result so that its VGG-19 features match the content's "
-        "(relu4_2) and its Gram matrices match the style's (relu1_1..relu5_1), with a total-variation penalty. "
-        "Minutes per image on a CPU; use `stylize image` for real time.",
+    p = command(
+        sub, "paint", help=HELP, uses=("device",),
+        description=HELP[0].upper() + HELP[1:] + ". Optimises the pixels of the result so that its VGG-19 features "
+        "match the content's (relu4_2) and its Gram matrices match the style's (relu1_1..relu5_1), with a "
+        "total-variation penalty. Minutes per image on a CPU; use `stylize image` for real time. Several styles "
+        "are blended by mixing their Gram matrices (--style-weights).",
         epilog="example: stylize paint photo.jpg --style starry.jpg --size 512 --iters 500 -o painted.png",
-    )
+    )  # fmt: skip
     p.add_argument("content", type=Path, help="content image file")
-    p.add_argument("--style", action="append", required=True, type=Path, metavar="S", help="style image; repeat to blend styles")
-    p.add_argument("--style-weights", type=parse_float_list, metavar="W1,W2", help="blend weights, one per --style (their Gram matrices are mixed)")
-    p.add_argument("--size", type=int, default=512, help="shorter side of the result in pixels; 0 keeps the content's size (default 512)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output image file (.png, .jpg, ...)")
+    add_options(p, "style", "style_weights", "size", "preserve_color", "max_pixels")
     p.add_argument("--iters", type=iters_arg, default=500, metavar="N[,N2..]", help="iterations per schedule stage, or one count per stage (default 500)")
     p.add_argument(
         "--schedule",
@@ -94,40 +98,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "1/5 each as in the paper)",
     )
     p.add_argument("--style-scale", type=float, default=1.0, help="style image size relative to the result's (shorter sides; default 1)")
-    p.add_argument("--init", choices=("content", "noise", "style"), default="content", help="start from the content (default), white noise or the style")
+    p.add_argument("--start", choices=("content", "noise", "style"), default="content", help="start from the content (default), white noise or the style")
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs", help="L-BFGS (default) or Adam")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 1 for L-BFGS, 0.02 for Adam)")
     p.add_argument("--lbfgs-history", type=int, default=None, metavar="N", help="L-BFGS memory (default: up to 100 pairs, as many as fit 1 GiB)")
     p.add_argument("--seed", type=int, default=0, help="random seed (noise initialisation; default 0)")
-    p.add_argument(
-        "--preserve-color",
-        nargs="?",
-        const="color",
-        choices=("color", "luminance"),
-        help="keep the content's colours: 'color' (default when given) matches the style's colour histogram (mean and "
-        "covariance) to the content's; 'luminance' paints the luminance only and keeps the content's chroma",
-    )
     p.add_argument(
         "--features",
         default="adain",
         metavar="adain|FILE",
         help="VGG-19 weights: 'adain' (default) is the store's normalised VGG-19 (adain-vgg, as `stylize image` uses); "
         "or a file: vgg_normalised.pth, or a torchvision vgg19 state dict (features.N.weight keys, e.g. "
-        "vgg19-dcbb9e9d.pth) with its ImageNet normalisation folded into the first conv. The torchvision path is "
-        "UNVERIFIED against the real weights (none reachable where this was written); their feature scale differs, so "
-        "--style-weight will likely need tuning",
+        "vgg19-dcbb9e9d.pth) with its ImageNet normalisation folded into the first conv (unverified against the "
+        "real file; its feature scale differs, so --style-weight will likely need tuning)",
     )
     p.add_argument("--save-every", type=int, default=0, metavar="N", help="also write the result every N iterations (OUT_STAGE_ITER.ext)")
-    p.add_argument("--device", default="auto", help="torch device: auto (CUDA when available), cpu or cuda")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_max_pixels(p)
-    p.add_argument("-o", "--output", required=True, type=Path, help="output image file (.png, .jpg, ...)")
     p.set_defaults(func=run)
 
 
 def _check_output(output: Path, inputs: list[Path]) -> None:
-    from stylize.runtime.images import IMAGE_SUFFIXES
-
     if output.is_dir():
         raise UserError(f"output {output} is a folder: name an image file")
     if output.suffix.lower() not in IMAGE_SUFFIXES:
@@ -145,8 +134,6 @@ def snapshot_path(output: Path, stage_size: tuple[int, int], iteration: int) -> 
 def run(args: argparse.Namespace) -> int:
     inputs = [args.content, *args.style]
     _check_output(args.output, inputs)
-    if args.size < 0:
-        raise UserError("--size must be 0 (keep) or a positive number of pixels")
     if args.save_every < 0:
         raise UserError("--save-every must be >= 0")
     if args.style_weights is not None and len(args.style_weights) != len(args.style):
@@ -155,23 +142,21 @@ def run(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError as e:
         raise UserError(f"stylize paint needs PyTorch: pip install 'stylize[train]' ({e})") from None
-    from tqdm import tqdm
-
-    from stylize.runtime.images import load_image, resize, save_image
     from stylize.training.gatys.features import vgg_from_file, vgg_from_store
     from stylize.training.gatys.losses import LossWeights
     from stylize.training.gatys.paint import PaintOptions, paint
 
-    max_pixels = int(args.max_pixels)
-    content = load_image(args.content, max_pixels=max_pixels, what="content image")
-    styles = [load_image(s, max_pixels=max_pixels, what="style image").rgb for s in args.style]
+    content = load_image(args.content, max_pixels=args.max_pixels, what="content image")
+    styles = [load_image(s, max_pixels=args.max_pixels, what="style image").rgb for s in args.style]
+    h0, w0 = content.size
+    side = side_for(args.size, w0, h0, "paint")
     if args.features == "adain":
-        vgg, features = vgg_from_store(store_from(args)), "adain-vgg"
+        vgg, features = vgg_from_store(Store(args.home)), "adain-vgg"
     else:
         vgg, kind = vgg_from_file(args.features)
         features = f"{Path(args.features).name} ({kind})"
     options = PaintOptions(
-        size=args.size,
+        size=side or 0,
         iters=args.iters,
         schedule=args.schedule,
         weights=LossWeights(args.content_weight, args.style_weight, args.tv_weight),
@@ -179,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         style_layers=args.style_layers,
         style_blend=args.style_weights,
         style_scale=args.style_scale,
-        init=args.init,
+        init=args.start,
         optimizer=args.optimizer,
         lr=args.lr,
         lbfgs_history=args.lbfgs_history,

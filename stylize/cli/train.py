@@ -1,25 +1,27 @@
 """``stylize train``: train or fine-tune the AdaIN decoder on folders of images.
 
-PyTorch and ``training`` are imported inside ``run`` only (DESIGN.md section 1).
+PyTorch is optional (the ``[train]`` extra): ``stylize.training`` loads when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from stylize.cli.common import store_from
+from stylize.cli.common import command
 from stylize.runtime.errors import UserError
+from stylize.runtime.store import Store
 
 HELP = "train or fine-tune the AdaIN decoder on folders of content and style images"
 
 EPILOG = """\
 examples:
-  stylize train --content photos/ --style paintings/ --name my-decoder
-  stylize train --content photos/ --style paintings/ --init adain-decoder --iters 5000 --name tuned
+  stylize train --content-dir photos/ --style-dir paintings/ --name my-decoder
+  stylize train --content-dir photos/ --style-dir paintings/ --init adain-decoder --iters 5000 --name tuned
   stylize train --name my-decoder --resume                 # continue after a stop
   stylize image photo.jpg --style s.jpg --weights my-decoder -o out.png
-  torchrun --nproc-per-node=4 -m stylize train --content ... --style ...   # 4 GPUs, --batch per GPU
+  torchrun --nproc-per-node=4 -m stylize train --content-dir ... --style-dir ...   # 4 GPUs, --batch per GPU
 
 The VGG-19 encoder comes from the store (adain-vgg); training never uses random encoder
 weights. Checkpoints, log.csv, TensorBoard logs and sample grids go to the run folder
@@ -28,17 +30,14 @@ Ctrl-C stops after the current iteration with a checkpoint; --resume continues f
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help=HELP,
-        description=HELP + " (the AdaIN paper's loss, pytorch-AdaIN's schedule).",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command(
+        sub, "train", help=HELP, uses=("device",), raw=True, epilog=EPILOG,
+        description=HELP[0].upper() + HELP[1:] + " (the AdaIN paper's loss, pytorch-AdaIN's schedule).",
+    )  # fmt: skip
     data = p.add_argument_group("data (new runs; a resumed run keeps its own)")
-    data.add_argument("--content", type=Path, metavar="DIR", help="folder of content images, searched recursively")
-    data.add_argument("--style", type=Path, metavar="DIR", help="folder of style images, searched recursively")
-    data.add_argument("--size", type=int, metavar="S", help="random crop size, a multiple of 8 (default 256)")
+    data.add_argument("--content-dir", type=Path, metavar="DIR", help="folder of content images, searched recursively")
+    data.add_argument("--style-dir", type=Path, metavar="DIR", help="folder of style images, searched recursively")
+    data.add_argument("--crop-size", type=int, metavar="S", help="random crop size, a multiple of 8 (default 256)")
     data.add_argument("--load-size", type=int, metavar="L", help="shorter side the images are resized to before cropping (default 512)")
     data.add_argument("--batch", type=int, metavar="B", help="images per batch (per process under torchrun; default 8)")
     data.add_argument("--workers", type=int, metavar="N", help="DataLoader worker processes (default min(4, CPU cores))")
@@ -59,10 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--sample-every", type=int, default=1000, metavar="N", help="sample grid every N iterations (default 1000)")
     run.add_argument("--log-every", type=int, default=10, metavar="N", help="CSV/TensorBoard row every N iterations (default 10)")
     run.add_argument("--keep", type=int, default=3, metavar="N", help="keep the newest N checkpoints, 0 keeps all (default 3)")
-    run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)")
     run.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="fp16 mixed precision (default: on with CUDA)")
     run.add_argument("--overwrite", action="store_true", help="replace store weights called NAME that another run or import wrote")
-    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run_train)
 
 
@@ -73,18 +70,18 @@ def run_train(args: argparse.Namespace) -> int:
         from stylize.training.train.loop import TrainConfig, train
     except ImportError as e:
         raise UserError(f"training needs PyTorch: pip install 'stylize[train]' ({e})") from None
-    if not args.resume and (args.content is None or args.style is None):
-        raise UserError("--content DIR and --style DIR are required (or --resume to continue a run)")
+    if not args.resume and (args.content_dir is None or args.style_dir is None):
+        raise UserError("--content-dir DIR and --style-dir DIR are required (or --resume to continue a run)")
     cfg = TrainConfig(
-        content=str(args.content) if args.content else None,
-        style=str(args.style) if args.style else None,
+        content=str(args.content_dir) if args.content_dir else None,
+        style=str(args.style_dir) if args.style_dir else None,
         iters=args.iters,
         name=args.name,
         run_dir=str(args.run_dir) if args.run_dir else None,
         resume=args.resume,
         init=args.init,
         batch=args.batch,
-        size=args.size,
+        size=args.crop_size,
         load_size=args.load_size,
         lr=args.lr,
         lr_decay=args.lr_decay,
@@ -100,12 +97,10 @@ def run_train(args: argparse.Namespace) -> int:
         device=args.device,
         amp=args.amp,
         overwrite=args.overwrite,
-        progress=args.progress,
+        progress=not args.quiet,
     )
-    store = store_from(args)
+    store = Store(args.home)
     result = train(cfg, store, say=None)
-    import os
-
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     last = result.history[-1] if result.history else {}

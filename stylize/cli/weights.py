@@ -7,9 +7,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from stylize.cli.common import store_from
+from tqdm import tqdm
+
+from stylize.cli.common import add_globals, command
 from stylize.runtime.errors import UserError
 from stylize.runtime.files import atomic_output
+from stylize.runtime.store import Store
+from stylize.training.weights_io import import_weights
 
 # The pytorch-AdaIN release files (naoto0804/pytorch-AdaIN, release v0.0.0).
 OFFICIAL_URLS = {
@@ -19,8 +23,8 @@ OFFICIAL_URLS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("weights", help="import, download or list model weights", description="Manage model weights in the store.")
-    wsub = p.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
+    p = command(sub, "weights", help="import, download or list model weights", description="Manage model weights in the store.")
+    wsub = p.add_subparsers(dest="weights_command", metavar="ACTION", required=True, parser_class=type(p))
 
     imp = wsub.add_parser(
         "import",
@@ -31,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     imp.add_argument("files", nargs="+", type=Path)
     imp.add_argument("--name", help="store name (one file only; default from the layout, e.g. adain-decoder)")
+    add_globals(imp, ())
     imp.set_defaults(func=run_import)
 
     dl = wsub.add_parser(
@@ -39,20 +44,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Download vgg_normalised.pth and decoder.pth from the pytorch-AdaIN release page and import them.",
     )
     dl.add_argument("--timeout", type=float, default=30.0, help="seconds per connection attempt (default 30)")
+    add_globals(dl, ())
     dl.set_defaults(func=run_download)
 
-    ls = wsub.add_parser("list", help="list the weights in the store")
+    ls = wsub.add_parser("list", help="list the weights in the store", description="List the weights in the store.")
+    add_globals(ls, ())
     ls.set_defaults(func=run_list)
 
 
 def run_import(args: argparse.Namespace) -> int:
     if args.name and len(args.files) != 1:
         raise UserError("--name applies to one file at a time")
-    try:
-        from stylize.training.weights_io import import_weights
-    except ImportError as e:
-        raise UserError(f"importing weights needs PyTorch: pip install 'stylize[train]' ({e})") from None
-    store = store_from(args)
+    store = Store(args.home)
     for f in args.files:
         record = import_weights(store, f, args.name)
         print(f"imported {f} as {record.name} ({record.layout}, sha256 {record.sha256[:12]}) into {store.root}")
@@ -60,9 +63,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    store = store_from(args)
+    store = Store(args.home)
     folder = store.root / "downloads"
     folder.mkdir(parents=True, exist_ok=True)
     files = []
@@ -71,7 +72,7 @@ def run_download(args: argparse.Namespace) -> int:
         try:
             with urllib.request.urlopen(url, timeout=args.timeout) as response, atomic_output(target) as tmp:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                with open(tmp, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=filename) as bar:
+                with open(tmp, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=filename, disable=args.quiet) as bar:
                     while chunk := response.read(1 << 20):
                         f.write(chunk)
                         bar.update(len(chunk))
@@ -87,7 +88,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    store = store_from(args)
+    store = Store(args.home)
     records = store.list_weights()
     if not records:
         print(f"no weights in {store.root}; use `stylize weights import FILE...` or `stylize weights download`")

@@ -12,8 +12,6 @@ the decoder's output larger than the input; ``AdaINStylizer`` crops it back.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -95,11 +93,6 @@ def style_vector(feat: torch.Tensor) -> torch.Tensor:
 def adain(content_feat: torch.Tensor, style_vec: torch.Tensor) -> torch.Tensor:
     """Adaptive instance normalisation: content features re-normalised to the style's stats."""
     mean_c, std_c = calc_mean_std(content_feat)
-    return adain_with_stats(content_feat, mean_c, std_c, style_vec)
-
-
-def adain_with_stats(content_feat: torch.Tensor, mean_c: torch.Tensor, std_c: torch.Tensor, style_vec: torch.Tensor) -> torch.Tensor:
-    """AdaIN with the content statistics given ([N, C] each; ``adain`` computes them)."""
     mean_s, std_s = style_vec[:, 0].float(), style_vec[:, 1].float()
     scale = (std_s / std_c)[..., None, None]
     shift = mean_s[..., None, None] - mean_c[..., None, None] * scale
@@ -121,21 +114,10 @@ class AdaINStylizer(nn.Module):
     def encode_style(self, style: torch.Tensor) -> torch.Tensor:
         return style_vector(self.encoder(style))
 
-    def forward(
-        self, content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor | float = 1.0, temporal: Any = None
-    ) -> torch.Tensor:
-        """``temporal``: a ``runtime.temporal.stats.FeatureStats`` to normalise the content with
-        the moving average of its relu4_1 mean/std across frames (video); None (the default,
-        and what exported graphs see) uses this frame's own statistics only."""
+    def forward(self, content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
         h, w = content.shape[-2:]
         feat = self.encoder(content)
-        if temporal is None or not temporal.norms:
-            target = adain(feat, style_vec)
-        else:
-            from stylize.training.temporal_stats import smooth
-
-            mean_c, std_c = calc_mean_std(feat)
-            target = adain_with_stats(feat, smooth(temporal, "relu4_1.mean", mean_c), smooth(temporal, "relu4_1.std", std_c), style_vec)
+        target = adain(feat, style_vec)
         mixed = alpha * target + (1 - alpha) * feat
         return self.decoder(mixed)[..., :h, :w]
 

@@ -166,7 +166,7 @@ def vgg_from_file(path: str | os.PathLike[str]) -> tuple[nn.Sequential, str]:
 def vgg_from_store(store, name: str = "adain-vgg") -> nn.Sequential:  # noqa: ANN001 (runtime.store.Store)
     """The normalised VGG-19 from the store; missing weights give find_weights' error."""
     from stylize.runtime.models import find_weights
-    from stylize.training.weights_io import load_torch_state
+    from stylize.training.models import load_torch_state
 
     if store.weights(name) is None:
         if name == "adain-vgg":

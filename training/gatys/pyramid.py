@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from stylize.runtime.errors import UserError
-from stylize.runtime.images import shorter_side_size
+from stylize.runtime.sizing import scaled
 
 AUTO_START = 256  # the auto schedule halves the final size while the stage stays >= this
 
@@ -25,6 +25,12 @@ def auto_sides(final_side: int, start: int = AUTO_START) -> list[int]:
     return sides
 
 
+def _hw(height: int, width: int, side: int) -> tuple[int, int]:
+    """(h, w) with the shorter side scaled to ``side``; 0 keeps the size."""
+    size = scaled(width, height, side if side > 0 else None)
+    return size.height, size.width
+
+
 def stage_sizes(height: int, width: int, size: int, schedule: str | Sequence[int] = "auto") -> list[tuple[int, int]]:
     """(h, w) of each stage for a content of ``height`` x ``width`` painted at shorter side ``size``.
 
@@ -32,7 +38,7 @@ def stage_sizes(height: int, width: int, size: int, schedule: str | Sequence[int
     shorter sides in increasing order (the full size is appended when missing). The last
     stage is always exactly the requested size.
     """
-    final = shorter_side_size(height, width, size)
+    final = _hw(height, width, size)
     final_side = min(final)
     if schedule == "auto":
         sides = auto_sides(final_side)
@@ -50,7 +56,7 @@ def stage_sizes(height: int, width: int, size: int, schedule: str | Sequence[int
             raise UserError(f"schedule size {sides[-1]} is larger than the result's shorter side {final_side}")
         if sides[-1] != final_side:
             sides.append(final_side)
-    stages = [shorter_side_size(height, width, s) for s in sides[:-1]]
+    stages = [_hw(height, width, s) for s in sides[:-1]]
     return [*stages, final]
 
 

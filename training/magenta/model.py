@@ -53,7 +53,6 @@ must be at least 5 pixels (reflect padding of 4 needs 5 rows).
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -161,16 +160,12 @@ class CondConv(nn.Module):
         self.beta = nn.Linear(STYLE_DIM, cout)
         self.gamma = nn.Linear(STYLE_DIM, cout)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor, temporal: Any = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         if self.upsample != 1:
             x = F.interpolate(x, scale_factor=float(self.upsample), mode="nearest")
         p = self.pad
         x = self.conv(F.pad(x, (p, p, p, p), mode="reflect"))
         var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
-        if temporal is not None and temporal.norms:  # video: statistics averaged across frames
-            from stylize.training.temporal_stats import smooth
-
-            var, mean = smooth(temporal, (id(self), "var"), var), smooth(temporal, (id(self), "mean"), mean)
         gamma = self.gamma(style)[:, :, None, None]
         beta = self.beta(style)[:, :, None, None]
         scale = gamma * torch.rsqrt(var + self.eps)
@@ -183,8 +178,8 @@ class ResidualBlock(nn.Module):
         self.conv1 = CondConv(channels, channels, 3)
         self.conv2 = CondConv(channels, channels, 3)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor, temporal: Any = None) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x, style, temporal)), style, temporal)
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x, style)), style)
 
 
 class Contract(nn.Module):
@@ -205,9 +200,9 @@ class Residual(nn.Module):
         for r in range(1, TRANSFORMER_RESIDUAL_BLOCKS + 1):
             self.add_module(f"residual{r}", ResidualBlock(TRANSFORMER_RESIDUAL_CHANNELS))
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor, temporal: Any = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         for r in range(1, TRANSFORMER_RESIDUAL_BLOCKS + 1):
-            x = getattr(self, f"residual{r}")(x, style, temporal)
+            x = getattr(self, f"residual{r}")(x, style)
         return x
 
 
@@ -217,10 +212,10 @@ class Expand(nn.Module):
         for name, cin, cout, k, up in TRANSFORMER_EXPAND:
             self.add_module(name, CondConv(cin, cout, k, upsample=up))
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor, temporal: Any = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         last = len(TRANSFORMER_EXPAND) - 1
         for i, (name, *_) in enumerate(TRANSFORMER_EXPAND):
-            x = getattr(self, name)(x, style, temporal)
+            x = getattr(self, name)(x, style)
             if i != last:
                 x = F.relu(x)
         return x  # pre-sigmoid
@@ -239,15 +234,12 @@ class Transformer(nn.Module):
         self.residual = Residual()
         self.expand = Expand()
 
-    def forward(self, content: torch.Tensor, style: torch.Tensor, temporal: Any = None) -> torch.Tensor:
-        """``temporal``: a ``runtime.temporal.stats.FeatureStats`` to normalise with the moving
-        average of each instance norm's mean/variance across frames (video); None (the
-        default, and what exported graphs see) uses each frame's own statistics only."""
+    def forward(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         h, w = content.shape[-2], content.shape[-1]
         style = style.reshape(style.shape[0], STYLE_DIM).to(content.dtype)
         x = self.contract(content)
-        x = self.residual(x, style, temporal)
-        x = self.expand(x, style, temporal)
+        x = self.residual(x, style)
+        x = self.expand(x, style)
         return torch.sigmoid(x[:, :, :h, :w])
 
 

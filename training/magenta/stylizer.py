@@ -7,8 +7,6 @@ own style, which keeps it recognisable, rather than returning the photo unchange
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,21 +26,21 @@ class MagentaStylizer(nn.Module):
             style = F.interpolate(style, size=(PREDICTOR_SIZE, PREDICTOR_SIZE), mode="bilinear", align_corners=False)
         return self.predictor(style)
 
-    def forward(
-        self, content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor | float = 1.0, temporal: Any = None
-    ) -> torch.Tensor:
-        """``temporal``: a ``runtime.temporal.stats.FeatureStats`` (video): the frame's own
-        style vector (alpha < 1) and the instance-norm statistics become moving averages
-        across frames. None (the default, and what exported graphs see): this frame only."""
+    def forward(self, content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
         if isinstance(alpha, (int, float)) and alpha == 1.0:
             vec = style_vec
         else:
-            own = self.encode_style(content)
-            if temporal is not None and temporal.own_style:
-                from stylize.training.temporal_stats import smooth
+            vec = alpha * style_vec + (1 - alpha) * self.encode_style(content)
+        return self.transformer(content, vec)
 
-                own = smooth(temporal, "own_style", own)
-            vec = alpha * style_vec + (1 - alpha) * own
-        if temporal is None:
-            return self.transformer(content, vec)
-        return self.transformer(content, vec, temporal)
+    def forward_regions(self, content: torch.Tensor, style_vecs: torch.Tensor, masks: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        """Spatial control: style k where ``masks[k]`` (K x H x W, in [0, 1]) is set.
+
+        The style vector conditions every layer, so there is no single feature map to mix
+        (as AdaIN does): the stylised pictures are composited by the masks instead;
+        overlapping masks share, and where no mask covers a pixel the content shows."""
+        weights = masks / masks.sum(0, keepdim=True).clamp(min=1.0)
+        out = content * (1 - weights.sum(0))
+        for k in range(style_vecs.shape[0]):
+            out = out + weights[k] * self(content, style_vecs[k : k + 1], alpha)
+        return out

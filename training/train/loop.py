@@ -122,8 +122,8 @@ def _validate(cfg: TrainConfig, fixed: dict[str, Any], iters: int) -> None:
     checks = [
         (iters >= 1, "--iters must be at least 1"),
         (fixed["batch"] >= 1, "--batch must be at least 1"),
-        (fixed["size"] >= SIZE_MULTIPLE and fixed["size"] % SIZE_MULTIPLE == 0, f"--size must be a positive multiple of {SIZE_MULTIPLE}"),
-        (fixed["load_size"] >= fixed["size"], "--load-size must be at least --size (crops are cut from the resized image)"),
+        (fixed["size"] >= SIZE_MULTIPLE and fixed["size"] % SIZE_MULTIPLE == 0, f"--crop-size must be a positive multiple of {SIZE_MULTIPLE}"),
+        (fixed["load_size"] >= fixed["size"], "--load-size must be at least --crop-size (crops are cut from the resized image)"),
         (fixed["lr"] > 0 and fixed["lr_decay"] >= 0, "--lr must be positive and --lr-decay not negative"),
         (fixed["style_weight"] >= 0 and fixed["content_weight"] >= 0, "loss weights must not be negative"),
         (cfg.save_every >= 1 and cfg.sample_every >= 1 and cfg.log_every >= 1, "--save-every, --sample-every and --log-every must be at least 1"),
@@ -137,7 +137,7 @@ def _validate(cfg: TrainConfig, fixed: dict[str, Any], iters: int) -> None:
 
 def _load_vgg(store: Store, name: str) -> tuple[WeightsRecord, torch.nn.Sequential]:
     """The VGG encoder from the store; never random weights."""
-    from stylize.training.weights_io import load_torch_state
+    from stylize.training.models import load_torch_state
 
     if store.weights(name) is None:
         family = FAMILIES["adain"]
@@ -153,7 +153,8 @@ def _load_vgg(store: Store, name: str) -> tuple[WeightsRecord, torch.nn.Sequenti
 
 def load_init(store: Store, spec: str) -> tuple[dict[str, torch.Tensor], str]:
     """A decoder state dict from a store name or a file (.pth, .safetensors, a training checkpoint)."""
-    from stylize.training.weights_io import SUFFIXES, load_torch_state, read_weights_file
+    from stylize.training.models import load_torch_state
+    from stylize.training.weights_io import SUFFIXES, read_weights_file
 
     path = Path(spec).expanduser()
     if path.exists() or path.suffix.lower() in SUFFIXES:
@@ -242,7 +243,7 @@ def _train(cfg: TrainConfig, store: Store, d: distributed.Dist, say: Callable[[s
     content_dir = cfg.content or (saved or {}).get("content")
     style_dir = cfg.style or (saved or {}).get("style")
     if not content_dir or not style_dir:
-        raise UserError("--content and --style (folders of images) are required")
+        raise UserError("--content-dir and --style-dir (folders of images) are required")
     start = int(ckpt["iteration"]) if ckpt else 0
     if start >= iters:
         raise UserError(f"the checkpoint is at iteration {start} already; pass a larger --iters to train further")

@@ -8,27 +8,28 @@ al.; pixels whose flow leaves the frame count as occluded), the stylised frame t
 onto t-1 along the flow, and the mean squared error between it and stylised frame t-1
 over the non-occluded pixels and the three channels, values in [0, 1]. The warping error
 is the mean over pairs; pairs across a scene cut (``runtime.temporal.cuts``) are left out.
+``stylize flicker IN_VIDEO STYLISED_VIDEO`` runs it on two files.
 
-    python -m stylize.benchmarks.flicker IN_VIDEO STYLISED_VIDEO [--frames N] [--flow dis-medium]
-    stylize flicker IN_VIDEO STYLISED_VIDEO
-
-The stabiliser in the runtime uses a different flow (DIS "fast" at a shorter side of 160)
-than this metric (DIS "medium" at the stylised size), so it is not graded by its own flow.
-Lower is better; per-frame stylisation of a static video scores exactly 0.
+A metric whose flow resembles the stabiliser's rewards it: the stabiliser uses Farneback on
+small frames, this metric DIS "medium" at the stylised size by default; ``flow_method``
+"farneback" gives the second opinion. Lower is better; per-frame stylisation of a static
+video scores exactly 0.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from stylize.runtime.temporal.cuts import CutDetector
 from stylize.runtime.temporal.flow import FlowEstimator, consistent, to_gray, warp
+from stylize.runtime.video.reader import iter_frames
+
+FLOWS = ("dis-fast", "dis-medium", "farneback")
 
 DEFAULT_FLOW = "dis-medium"
 
@@ -72,8 +73,6 @@ class InputMotion:
         """Next input frame (RGB); ``size`` (height, width) of the stylised frames, to which
         the input is resized. Returns the motion of the pair ending here, None at the first
         frame and at cuts."""
-        import cv2
-
         self._t += 1
         cut = self._cuts.push(frame)
         if size is not None and frame.shape[:2] != tuple(size):
@@ -154,8 +153,6 @@ def warping_error_of(motions: Sequence[PairMotion | None], cuts: list[int], outp
 
 
 def _frames(path: str | os.PathLike[str], limit: int | None) -> Iterator[np.ndarray]:
-    from stylize.runtime.video.reader import iter_frames
-
     for i, (rgb, _) in enumerate(iter_frames(path)):
         if limit is not None and i >= limit:
             break
@@ -166,20 +163,3 @@ def video_warping_error(source: str | os.PathLike[str], stylised: str | os.PathL
     """Warping error of a stylised video file (or frames folder) against its source, frame
     for frame from the start (the first ``frames`` only, if given)."""
     return warping_error(_frames(source, frames), _frames(stylised, frames), flow_method)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m stylize.benchmarks.flicker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="the source video (file, folder or glob of frames)")
-    p.add_argument("stylised", help="the stylised video, frame for frame")
-    p.add_argument("--frames", type=int, default=None, help="only the first N frames")
-    p.add_argument("--flow", default=DEFAULT_FLOW, choices=("dis-fast", "dis-medium", "farneback"), help=f"optical flow (default {DEFAULT_FLOW})")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = p.parse_args(argv)
-    result = video_warping_error(args.input, args.stylised, args.frames, args.flow)
-    print(json.dumps(asdict(result)) if args.json else result.describe())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,434 @@
+"""The Python API: make a ``Stylizer`` (a model on an engine, with its style cache), then run it.
+
+    from stylize import Stylizer
+
+    s = Stylizer(model="magenta")                               # weights from the store
+    picture = s.image("photo.jpg", style="starry.jpg", alpha=0.8)
+    s.image_file("photo.jpg", "out.png", style=["a.jpg", "b.jpg"], style_weights=[0.7, 0.3])
+    report = s.video("clip.mp4", "clip_starry.mp4", style="starry.jpg")
+    for frame in s.frames(my_frames, style="starry.jpg"): ...  # RGB uint8 in, RGB uint8 out
+    s.live(style="starry.jpg", camera=0)
+
+Every command of ``stylize`` calls this class, so the command line and the API give the
+same pixels for the same options. Arguments are checked by ``stylize.options`` (the same
+checks and defaults as the command line); anything a user can fix raises
+``stylize.UserError`` with one line that says what. Notes (which backend and why) go to the
+``stylize`` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import cv2
+import numpy as np
+
+from stylize import options
+from stylize.options import ALPHA, BACKEND, BATCH, CRF, DEVICE, MAX_PIXELS, PRESERVE_COLOR, PRESET, SIZE, TEMPORAL, check, side_for
+from stylize.runtime.backends import open_engine
+from stylize.runtime.color import match_color
+from stylize.runtime.engine import Engine
+from stylize.runtime.errors import UserError
+from stylize.runtime.files import refuse_overwriting_inputs
+from stylize.runtime.frames import FrameStylizer
+from stylize.runtime.images import Image, load_image, resize, resize_shorter_side, save_image
+from stylize.runtime.live.capture import Capture, parse_source
+from stylize.runtime.live.outputs import check_window_support, open_virtual_camera
+from stylize.runtime.live.recorder import Recorder
+from stylize.runtime.live.session import LiveOptions, LiveSession, LiveSummary
+from stylize.runtime.models import ModelWeights, default_family, find_weights, mix_styles
+from stylize.runtime.sizing import scaled
+from stylize.runtime.stills import fit_mask, stylize_still
+from stylize.runtime.store import Store
+from stylize.runtime.style_cache import StyleCache
+from stylize.runtime.video.containers import output_format
+from stylize.runtime.video.convert import check_request, convert_video
+from stylize.runtime.video.reader import iter_frames
+from stylize.runtime.video.summary import ConversionSummary
+
+log = logging.getLogger("stylize")
+
+PathLike = Union[str, "os.PathLike[str]"]
+Picture = Union[PathLike, np.ndarray]
+"""An image file, or an RGB array: H x W x 3 uint8, or float in [0, 1] (H x W: grayscale)."""
+
+
+def resolve_weights(store: Store, model: str | None, weights: str | None) -> ModelWeights:
+    """The weights a command runs: ``model`` (default: adain where installed, else magenta)
+    with ``weights`` naming an AdaIN decoder; UserError naming how to get missing ones."""
+    family = model or default_family(store)
+    if weights and family != "adain":
+        raise UserError(f"--weights selects an AdaIN decoder; it does not apply to {family}")
+    return find_weights(store, family, {"decoder": weights} if weights else None)
+
+
+class Stylizer:
+    """One model on one engine, the store and the style cache: what every command uses."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        weights: str | None = None,
+        backend: str = BACKEND,
+        device: str = DEVICE,
+        home: PathLike | None = None,
+        style_size: int | None = None,
+    ) -> None:
+        """``model``: adain or magenta (default: adain where installed, else magenta);
+        ``weights``: an AdaIN decoder in the store; ``backend``: auto, torch or onnxruntime;
+        ``device``: auto, cpu, cuda or cuda:N; ``home``: the store folder; ``style_size``:
+        the size style images are encoded at (default: each model's training size). The
+        engine opens on first use."""
+        self.store = Store(check("home", home) if home is not None else None)
+        self.weights = resolve_weights(self.store, check("model", model), check("weights", weights))
+        self.family = self.weights.family
+        self.backend_choice = check("backend", backend)
+        self.device = check("device", device)
+        self.style_size = check("style_size", style_size)
+        self._engine: Engine | None = None
+        self._cache: StyleCache | None = None
+        self._style_images: dict[tuple[str, float], np.ndarray] = {}
+
+    # the engine and the styles ----------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        return self._open()
+
+    def _open(self, regions: bool = False) -> Engine:
+        if self._engine is None:
+            backend = self.backend_choice
+            if regions and backend == "auto":
+                backend = "torch"
+                log.info("backend torch: masks need it")
+            self._engine = open_engine(self.store, self.weights, backend, self.device)
+            self._cache = StyleCache(self._engine, self.store, self.style_size)
+        if regions and not self._engine.capabilities.regions:
+            raise UserError(f"masks need the torch backend (this Stylizer runs {self._engine.backend})")
+        return self._engine
+
+    def style_vectors(self, style: Picture | Sequence[Picture], *, colors_of: np.ndarray | None = None) -> list[np.ndarray]:
+        """One style vector per style image (encoded once per image and weights: the store
+        caches them). ``colors_of``: an RGB picture whose colours the styles take first."""
+        images = [self._style_image(s) for s in _as_list(style)]
+        if colors_of is not None:
+            images = [match_color(s, _float_rgb(colors_of)) for s in images]
+        self._open()
+        assert self._cache is not None
+        return [self._cache.vector(s) for s in images]
+
+    def style_vector(
+        self, style: Picture | Sequence[Picture], *, style_weights: Sequence[float] | None = None, colors_of: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The styles' vectors mixed by ``style_weights`` (default: equal)."""
+        styles = _as_list(style)
+        style_weights = check("style_weights", style_weights)
+        options.check_style_count(styles, style_weights)
+        return mix_styles(self.style_vectors(styles, colors_of=colors_of), style_weights)
+
+    def _style_image(self, style: Picture) -> np.ndarray:
+        if isinstance(style, np.ndarray):
+            return _picture(style, "style image").rgb
+        path = Path(style)
+        key = (str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
+        if key not in self._style_images:
+            self._style_images[key] = load_image(path, what="style image").rgb
+        return self._style_images[key]
+
+    # stills -------------------------------------------------------------------------------
+    def image(
+        self,
+        content: Picture,
+        style: Picture | Sequence[Picture],
+        *,
+        alpha: float = ALPHA,
+        style_weights: Sequence[float] | None = None,
+        preserve_color: str | None = PRESERVE_COLOR,
+        masks: Sequence[Picture] | None = None,
+        size: str | int = SIZE,
+        max_pixels: int = MAX_PIXELS,
+    ) -> Image:
+        """A stylised still: ``Image`` (rgb H x W x 3 float in [0, 1], the content's alpha
+        channel where it has one). ``masks``: one per style (white: this style)."""
+        alpha, style_weights = check("alpha", alpha), check("style_weights", style_weights)
+        preserve_color, size, max_pixels = check("preserve_color", preserve_color), check("size", size), check("max_pixels", max_pixels)
+        styles = _as_list(style)
+        masks = None if masks is None else _as_list(masks)
+        options.check_style_count(styles, style_weights, masks)
+        style_images = [self._style_image(s) for s in styles]  # every input read before the engine opens
+        picture = _picture(content, "content image", max_pixels)
+        h0, w0 = picture.size
+        rgb = resize_shorter_side(picture.rgb, side_for(size, w0, h0, "image"))
+        h, w = rgb.shape[:2]
+        if size == "auto" and (h, w) != (h0, w0):
+            log.info("%s: %dx%d stylised at %dx%d (size keep: its own size)", _name(content, "content"), w0, h0, w, h)
+        fitted = None
+        if masks is not None:
+            fitted = [fit_mask(_picture(m, "mask", max_pixels).rgb, h, w, _name(m, "mask")) for m in masks]
+        engine = self._open(regions=fitted is not None)
+        vectors = self.style_vectors(style_images, colors_of=rgb if preserve_color == "color" else None)
+        out = stylize_still(
+            engine, rgb, vectors, alpha=alpha, style_weights=style_weights, masks=fitted, luminance_only=preserve_color == "luminance"
+        )
+        alpha_channel = resize(picture.alpha[..., None], h, w)[..., 0] if picture.alpha is not None else None
+        return Image(rgb=out, alpha=alpha_channel, source=picture.source, was_gray=picture.was_gray)
+
+    def image_file(self, content: PathLike, output: PathLike, style: Picture | Sequence[Picture], **kwargs: Any) -> Image:
+        """``image`` from a file into a file (format from the extension; written atomically;
+        an output that is one of the inputs is refused)."""
+        inputs = [content, *[s for s in _as_list(style) if not isinstance(s, np.ndarray)]]
+        inputs += [m for m in kwargs.get("masks") or [] if not isinstance(m, np.ndarray)]
+        refuse_overwriting_inputs(output, inputs)
+        result = self.image(content, style, **kwargs)
+        save_image(output, result.rgb, result.alpha)
+        return result
+
+    # moving pictures ------------------------------------------------------------------------
+    def video(
+        self,
+        source: PathLike,
+        output: PathLike,
+        style: Picture | Sequence[Picture],
+        *,
+        alpha: float = ALPHA,
+        style_weights: Sequence[float] | None = None,
+        preserve_color: str | None = PRESERVE_COLOR,
+        size: str | int = SIZE,
+        temporal: str = TEMPORAL,
+        batch: int = BATCH,
+        crf: float = CRF,
+        preset: str = PRESET,
+        fps: float | None = None,
+        audio: bool = True,
+        progress: bool = True,
+    ) -> VideoReport:
+        """A video file, URL, image folder or glob -> a video file (audio and timing kept) or
+        a folder of PNG frames (``output`` ending in '/'). See ``stylize video --help``."""
+        alpha, style_weights, preserve_color = check("alpha", alpha), check("style_weights", style_weights), check("preserve_color", preserve_color)
+        size, temporal, batch = check("size", size), check("temporal", temporal), check("batch", batch)
+        crf, preset, fps = check("crf", crf), check("preset", preset), check("fps", fps)
+        styles = _as_list(style)
+        options.check_style_count(styles, style_weights)
+        check_request(source, output, batch, crf, preset, fps)  # before anything is loaded
+        refuse_overwriting_inputs(output, [s for s in styles if not isinstance(s, np.ndarray)])
+        colors_of = _first_frame(source, fps) if preserve_color == "color" else None
+        vector = self.style_vector(styles, style_weights=style_weights, colors_of=colors_of)
+        process = FrameStylizer(self.engine, vector, alpha=alpha, luminance_only=preserve_color == "luminance", temporal=temporal)
+        try:
+            summary = convert_video(
+                source, output, process,
+                size=lambda w, h: side_for(size, w, h, "video"), batch=batch, crf=crf, preset=preset, fps=fps,
+                progress=progress, audio=audio, prefetch=process.prefetch,
+            )  # fmt: skip
+        finally:
+            process.close()  # the stabiliser's threads
+        stab = process.stabilizer
+        return VideoReport(
+            summary, self.family, self.engine.backend, temporal,
+            process.engine.capabilities.device if process.on_device else None, stab.cuts if stab is not None else 0,
+        )  # fmt: skip
+
+    def frames(
+        self,
+        frames: Iterable[np.ndarray],
+        style: Picture | Sequence[Picture],
+        *,
+        alpha: float = ALPHA,
+        style_weights: Sequence[float] | None = None,
+        preserve_color: str | None = PRESERVE_COLOR,
+        size: str | int = SIZE,
+        temporal: str = TEMPORAL,
+        batch: int = BATCH,
+    ) -> Iterator[np.ndarray]:
+        """Stylise a stream of RGB uint8 frames (H x W x 3, one size), in order: the frames
+        come out as RGB uint8 at the stylised size (``size`` as for ``video``)."""
+        alpha, style_weights, preserve_color = check("alpha", alpha), check("style_weights", style_weights), check("preserve_color", preserve_color)
+        size, temporal, batch = check("size", size), check("temporal", temporal), check("batch", batch)
+        options.check_style_count(_as_list(style), style_weights)
+        process: FrameStylizer | None = None
+        target = None
+        pending: list[np.ndarray] = []
+        try:
+            for frame in frames:
+                frame = _uint8_rgb(frame)
+                if process is None:
+                    h, w = frame.shape[:2]
+                    target = scaled(w, h, side_for(size, w, h, "video"))
+                    colors_of = frame if preserve_color == "color" else None
+                    vector = self.style_vector(style, style_weights=style_weights, colors_of=colors_of)
+                    process = FrameStylizer(self.engine, vector, alpha=alpha, luminance_only=preserve_color == "luminance", temporal=temporal)
+                pending.append(_resized(frame, target))
+                if len(pending) == batch:
+                    yield from process(np.stack(pending))
+                    pending = []
+            if pending and process is not None:
+                yield from process(np.stack(pending))
+        finally:
+            if process is not None:
+                process.close()
+
+    def live(
+        self,
+        style: Picture | Sequence[Picture],
+        *,
+        camera: int | str = 0,
+        alpha: float = ALPHA,
+        preserve_color: str | None = PRESERVE_COLOR,
+        size: str | int = SIZE,
+        temporal: str = TEMPORAL,
+        window: bool = True,
+        frames: int = 0,
+        record: PathLike | None = None,
+        virtual_cam: bool = False,
+        loop: bool = False,
+        snapshot_dir: PathLike = ".",
+    ) -> LiveReport:
+        """A camera (index), stream URL or video file stylised as it comes, shown in a
+        window and/or recorded, until q, the end of the source or ``frames`` frames."""
+        alpha, preserve_color = check("alpha", alpha), check("preserve_color", preserve_color)
+        size, temporal = check("size", size), check("temporal", temporal)
+        styles = _as_list(style)
+        if not 1 <= len(styles) <= 9:
+            raise UserError(f"give 1 to 9 styles (keys 1-9), got {len(styles)}")
+        if frames < 0:
+            raise UserError(f"frames: expected 0 (no limit) or more, got {frames}")
+        if window:
+            check_window_support()
+        source = parse_source(str(camera))
+        if record is not None:
+            refuse_overwriting_inputs(record, [*[s for s in styles if not isinstance(s, np.ndarray)], *([source] if isinstance(source, str) else [])])
+            if output_format(record) is None:
+                raise UserError(f"--record needs a video file (.mp4, .mkv, ...), not a folder: {record}")
+        images = [self._style_image(s) for s in styles]
+        capture = Capture(source, loop=loop)  # first: a missing camera fails before the models load
+        recorder = vcam = None
+        ok = False
+        try:
+            first = capture.peek()
+            if first is None:
+                raise UserError(capture.error or f"{camera} gave no frames")
+            h, w = first.bgr.shape[:2]
+            side = side_for(size, w, h, "live")
+            vectors = self.style_vectors(images)  # once per style, before the first frame
+            opts = LiveOptions(side=side, alpha=alpha, preserve_color=preserve_color, temporal=temporal, window=window,
+                               max_frames=frames, snapshot_dir=Path(snapshot_dir))  # fmt: skip
+            session = LiveSession(self.engine, vectors, [_name(s, f"style {i + 1}") for i, s in enumerate(styles)], opts,
+                                  recolor=lambda rgb: self.style_vectors(images, colors_of=rgb))  # fmt: skip
+            recorder = Recorder(record, capture.fps) if record is not None else None
+            if virtual_cam:
+                vcam = open_virtual_camera(*scaled(w, h, side), capture.fps)
+            summary = session.run(capture, recorder, vcam)
+            ok = True
+        finally:
+            capture.close()
+            if recorder is not None:
+                recorder.close(ok=ok)
+            if vcam is not None:
+                vcam.close()
+        if capture.error and summary.frames == 0:
+            raise UserError(capture.error)
+        return LiveReport(summary, self.engine.backend, Path(record) if record else None, recorder.frames if recorder else 0, capture.error)
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    """What ``Stylizer.video`` did: the conversion and how it was stylised."""
+
+    conversion: ConversionSummary
+    family: str
+    backend: str
+    temporal: str
+    blend_device: str | None  # where the stabiliser blended, when not on the host
+    scene_cuts: int
+
+    def describe(self) -> str:
+        temporal = f", temporal {self.temporal}" + (f" blended on {self.blend_device}" if self.blend_device else "")
+        temporal += f" ({self.scene_cuts} scene cut(s) reset)" if self.scene_cuts else ""
+        return self.conversion.describe() + f" [{self.family}, {self.backend}{temporal}]"
+
+
+@dataclass(frozen=True)
+class LiveReport:
+    """What ``Stylizer.live`` did; ``error``: why the source stopped early, if it did."""
+
+    summary: LiveSummary
+    backend: str
+    record: Path | None
+    recorded: int
+    error: str | None
+
+    def describe(self) -> str:
+        s, med = self.summary, self.summary.times.medians()
+        text = (
+            f"{s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), {s.dropped} stale frames dropped; "
+            f"median ms: pre {med['preprocess']:.1f}, inference {med['inference']:.1f}, temporal {med['temporal']:.1f}, "
+            f"post {med['postprocess']:.1f}, latency {med['latency']:.1f} ({self.backend})"
+        )
+        if self.record is not None and self.recorded:
+            text += f"\nrecorded {self.recorded} frames to {self.record}"
+        return text
+
+
+# inputs ---------------------------------------------------------------------------------------
+def _as_list(x: Any) -> list[Any]:
+    if x is None:
+        return []
+    if isinstance(x, (str, os.PathLike, np.ndarray)):
+        return [x]
+    return list(x)
+
+
+def _name(x: Picture, fallback: str) -> str:
+    return fallback if isinstance(x, np.ndarray) else Path(x).stem
+
+
+def _picture(x: Picture, what: str, max_pixels: int = MAX_PIXELS) -> Image:
+    """A file or an array as an ``Image`` (float RGB, alpha where there is one)."""
+    if not isinstance(x, np.ndarray):
+        return load_image(x, max_pixels=max_pixels, what=what)
+    arr = np.asarray(x)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or min(arr.shape[:2]) < 1:
+        raise UserError(f"{what}: expected an H x W x 3 RGB array, got shape {x.shape}")
+    if arr.shape[0] * arr.shape[1] > max_pixels:
+        raise UserError(f"{what} is {arr.shape[1]}x{arr.shape[0]}, more than max_pixels {max_pixels}")
+    rgb = _float_rgb(arr[..., :3] if arr.shape[2] != 1 else np.repeat(arr, 3, axis=2))
+    alpha = _float_rgb(arr[..., 3]) if arr.shape[2] == 4 else None
+    return Image(rgb=rgb, alpha=alpha, source=what, was_gray=arr.shape[2] == 1)
+
+
+def _float_rgb(x: np.ndarray) -> np.ndarray:
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / np.float32(255.0)
+    out = np.asarray(x, dtype=np.float32)
+    if not np.isfinite(out).all() or out.min(initial=0.0) < 0.0 or out.max(initial=0.0) > 1.0:
+        raise UserError("float pictures must hold values in [0, 1]")
+    return out
+
+
+def _uint8_rgb(frame: np.ndarray) -> np.ndarray:
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise UserError(f"frames must be H x W x 3 RGB arrays, got shape {frame.shape}")
+    if frame.dtype != np.uint8:
+        frame = (np.clip(_float_rgb(frame), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(frame)
+
+
+def _resized(frame: np.ndarray, target: Any) -> np.ndarray:
+    if (frame.shape[1], frame.shape[0]) == tuple(target):
+        return frame
+    shrink = target.width * target.height < frame.shape[0] * frame.shape[1]
+    return cv2.resize(frame, tuple(target), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def _first_frame(source: PathLike, fps: float | None) -> np.ndarray:
+    """The first frame of a video (small: only its colours are used)."""
+    for rgb, _ in iter_frames(source, size=256, fps=fps):
+        return rgb
+    raise UserError(f"{source} has no frames")

@@ -1,0 +1,339 @@
+"""Every option the commands and the Python API share: its default, its check, its meaning.
+
+One record per option (``OPTIONS``). The command line adds them to its parsers from here
+(``add_options``), with the record's parser as the argparse ``type``; the Python API checks
+its arguments with the same parsers (``check``) and takes its defaults from the constants
+below. So ``--alpha 1.5`` and ``Stylizer().image(..., alpha=1.5)`` are refused with the same
+words, and a default changes in one place.
+
+A parser takes a command-line string or a Python value and returns the value to use, or
+raises ``OptionError`` with a message that names neither the flag nor the parameter (the
+caller adds that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stylize.runtime.backends import BACKENDS
+from stylize.runtime.errors import UserError
+from stylize.runtime.images import DEFAULT_MAX_PIXELS
+from stylize.runtime.models import FAMILIES, MIN_SIDE
+from stylize.runtime.temporal import MODES as TEMPORAL_MODES
+from stylize.runtime.video.containers import X264_PRESETS
+
+# Defaults, used by the command line and as the API's keyword defaults ---------------------
+ALPHA = 1.0
+SIZE = "auto"
+TEMPORAL = "on"
+PRESERVE_COLOR: str | None = None
+BACKEND = "auto"
+DEVICE = "auto"
+BATCH = 1
+CRF = 18.0
+PRESET = "medium"
+MAX_PIXELS = DEFAULT_MAX_PIXELS
+
+# ``--size auto``: the input's own size, its shorter side reduced to at most this much
+# (never enlarged). Live frames must keep up with the camera, stills and files need not.
+AUTO_SIDE = {"image": 1080, "video": 1080, "live": 360, "paint": 512}
+PRESERVE_MODES = ("color", "luminance")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class OptionError(ValueError):
+    """An option's value is not acceptable; the message says why."""
+
+
+# Parsers -----------------------------------------------------------------------------------
+def _number(value: object) -> float:
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise OptionError(f"expected a number, got {value!r}") from None
+    if not math.isfinite(x):
+        raise OptionError(f"expected a finite number, got {value!r}")
+    return x
+
+
+def _integer(value: object) -> int:
+    if isinstance(value, bool):
+        raise OptionError(f"expected a whole number, got {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise OptionError(f"expected a whole number, got {value!r}") from None
+
+
+def parse_alpha(value: object) -> float:
+    x = _number(value)
+    if not 0.0 <= x <= 1.0:
+        raise OptionError(f"expected a number in [0, 1], got {value}")
+    return x
+
+
+def parse_size(value: object) -> str | int:
+    """``auto`` (default), ``keep`` (or 0), or a shorter side of at least ``MIN_SIDE`` pixels."""
+    text = str(value).strip().lower()
+    if text in ("auto", "keep"):
+        return text
+    n = _integer(value)
+    if n == 0:
+        return "keep"
+    if n < MIN_SIDE:
+        raise OptionError(f"expected auto, keep or a shorter side of at least {MIN_SIDE} pixels, got {value}")
+    return n
+
+
+def parse_temporal(value: object) -> str:
+    if value not in TEMPORAL_MODES:
+        raise OptionError(f"expected one of {', '.join(TEMPORAL_MODES)}, got {value!r}")
+    return str(value)
+
+
+def parse_preserve_color(value: object) -> str | None:
+    if value is None:
+        return None
+    if value not in PRESERVE_MODES:
+        raise OptionError(f"expected {' or '.join(PRESERVE_MODES)}, got {value!r}")
+    return str(value)
+
+
+def parse_style_weights(value: object) -> list[float] | None:
+    """``0.7,0.3`` or a sequence of numbers: non-negative, not all zero."""
+    if value is None:
+        return None
+    items = [t for t in value.split(",") if t.strip()] if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    weights = [_number(x) for x in items]
+    if not weights:
+        raise OptionError("expected comma-separated numbers")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise OptionError(f"expected non-negative weights, not all zero, got {','.join(f'{w:g}' for w in weights)}")
+    return weights
+
+
+def parse_model(value: object) -> str | None:
+    if value is None:
+        return None
+    if value not in FAMILIES:
+        raise OptionError(f"expected one of {', '.join(sorted(FAMILIES))}, got {value!r}")
+    return str(value)
+
+
+def parse_backend(value: object) -> str:
+    if value not in BACKENDS:
+        raise OptionError(f"expected one of {', '.join(BACKENDS)}, got {value!r}")
+    return str(value)
+
+
+def parse_device(value: object) -> str:
+    text = str(value)
+    base, _, index = text.partition(":")
+    if base not in DEVICES or (index and (base != "cuda" or not index.isdigit())):
+        raise OptionError(f"expected auto, cpu, cuda or cuda:N, got {value!r}")
+    return text
+
+
+def parse_batch(value: object) -> int:
+    n = _integer(value)
+    if n < 1:
+        raise OptionError(f"expected at least 1, got {value}")
+    return n
+
+
+def parse_crf(value: object) -> float:
+    x = _number(value)
+    if x < 0:
+        raise OptionError(f"expected a non-negative number, got {value}")
+    return x
+
+
+def parse_preset(value: object) -> str:
+    if value not in X264_PRESETS:
+        raise OptionError(f"expected one of {', '.join(X264_PRESETS)}, got {value!r}")
+    return str(value)
+
+
+def parse_fps(value: object) -> float | None:
+    if value is None:
+        return None
+    x = _number(value)
+    if x <= 0:
+        raise OptionError(f"expected a positive frame rate, got {value}")
+    return x
+
+
+def parse_max_pixels(value: object) -> int:
+    x = _number(value)
+    if x < 1:
+        raise OptionError(f"expected a positive number of pixels, got {value}")
+    return int(x)
+
+
+def parse_style_size(value: object) -> int | None:
+    if value is None:
+        return None
+    n = _integer(value)
+    if n < MIN_SIDE:
+        raise OptionError(f"expected at least {MIN_SIDE} pixels, got {value}")
+    return n
+
+
+def parse_weights_name(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def parse_path(value: object) -> Path:
+    return Path(value)  # type: ignore[arg-type]
+
+
+# The records -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Option:
+    flags: tuple[str, ...]
+    dest: str
+    help: str
+    parse: Callable[[Any], Any] | None = None
+    default: Any = None
+    metavar: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()  # further argparse keywords (action, nargs, const, ...)
+
+    @property
+    def flag(self) -> str:
+        return self.flags[-1]
+
+
+def _opt(*flags: str, dest: str, help: str, **kw: Any) -> Option:  # noqa: A002
+    parse, default, metavar = kw.pop("parse", None), kw.pop("default", None), kw.pop("metavar", None)
+    return Option(flags, dest, help, parse, default, metavar, tuple(kw.items()))
+
+
+OPTIONS: dict[str, Option] = {
+    o.dest: o
+    for o in (
+        # global: accepted before or after the command
+        _opt("--home", dest="home", parse=parse_path, metavar="DIR",
+             help="the store: weights, cached style vectors, exported graphs, engines "
+                  "(default: $STYLIZE_HOME, else the user cache folder)"),
+        _opt("-q", "--quiet", dest="quiet", action="store_true", default=False,
+             help="no progress bars and no notes on stderr (results and errors still print)"),
+        _opt("--backend", dest="backend", parse=parse_backend, default=BACKEND, metavar="|".join(BACKENDS),
+             help="engine: torch, onnxruntime (graphs from `stylize export`), or auto: torch on a CUDA GPU, "
+                  "else onnxruntime where the graphs are exported, else torch; a note says which and why"),
+        _opt("--device", dest="device", parse=parse_device, default=DEVICE, metavar="auto|cpu|cuda[:N]",
+             help="where to compute (default auto: CUDA where PyTorch sees a GPU, else the CPU)"),
+        # the model
+        _opt("--model", dest="model", parse=parse_model, metavar="|".join(sorted(FAMILIES)),
+             help="model family (default: adain where its weights are installed, else magenta)"),
+        _opt("--weights", dest="weights", parse=parse_weights_name, metavar="NAME",
+             help="AdaIN decoder weights in the store, e.g. one you trained (default adain-decoder); "
+                  "not for magenta"),
+        # the style
+        _opt("--style", dest="style", parse=parse_path, action="append", required=True, metavar="IMAGE",
+             help="style image; repeat to mix styles"),
+        _opt("--style-weights", dest="style_weights", parse=parse_style_weights, metavar="W1,W2,..",
+             help="how much of each --style to mix, one weight each (normalised; default equal)"),
+        _opt("--alpha", dest="alpha", parse=parse_alpha, default=ALPHA, metavar="A",
+             help=f"content-style trade-off, 0 (the content) .. 1 (full style); default {ALPHA:g}"),
+        _opt("--preserve-color", dest="preserve_color", parse=parse_preserve_color, nargs="?", const="color",
+             default=PRESERVE_COLOR, metavar="color|luminance",
+             help="keep the content's colours: 'color' (when given alone) matches the style image's colours "
+                  "to the content's before its style is encoded (video: the first frame's; live: the frame "
+                  "where it was switched on); 'luminance' stylises the brightness only"),
+        _opt("--style-size", dest="style_size", parse=parse_style_size, metavar="N",
+             help="the size the style image is encoded at (default: adain a shorter side of 512, magenta 256x256, "
+                  "what each was trained with)"),
+        _opt("--size", dest="size", parse=parse_size, default=SIZE, metavar="auto|keep|N",
+             help="stylise at a shorter side of N pixels (scaled up or down); keep: the input's own size; "
+                  "auto (default): the input's own size, reduced to a shorter side of at most "
+                  + ", ".join(f"{n} ({cmd})" for cmd, n in AUTO_SIDE.items())),
+        _opt("--max-pixels", dest="max_pixels", parse=parse_max_pixels, default=MAX_PIXELS, metavar="N",
+             help=f"refuse input images larger than N pixels (default {MAX_PIXELS / 1e6:g} MP)"),
+        # moving pictures
+        _opt("--temporal", dest="temporal", parse=parse_temporal, default=TEMPORAL, metavar="|".join(TEMPORAL_MODES),
+             help=f"temporal stabilisation against flicker: the previous stylised frame, warped along the "
+                  f"input's motion, blended in where the motion is reliable, reset at scene cuts; strong is "
+                  f"steadier and softer; off stylises frame by frame (default {TEMPORAL})"),
+        _opt("--batch", dest="batch", parse=parse_batch, default=BATCH, metavar="N",
+             help=f"frames per engine call (default {BATCH})"),
+        # encoding
+        _opt("--crf", dest="crf", parse=parse_crf, default=CRF, metavar="Q",
+             help=f"constant quality of the encoder, lower is better: x264 0-51, VP9 0-63 (default {CRF:g})"),
+        _opt("--preset", dest="preset", parse=parse_preset, default=PRESET, metavar="NAME",
+             help=f"x264 speed preset, {X264_PRESETS[0]} .. {X264_PRESETS[-2]} (default {PRESET})"),
+        _opt("--fps", dest="fps", parse=parse_fps, metavar="R",
+             help="frame rate of an image sequence (default 25); for a video, resample to R frames a second"),
+        _opt("--no-audio", dest="audio", action="store_false", default=True, help="leave the audio out"),
+    )  # fmt: skip
+}
+
+GLOBAL = ("home", "quiet", "backend", "device")
+
+
+def add_options(parser: argparse.ArgumentParser | Any, *names: str, suppress: bool = False, **overrides: Any) -> None:
+    """Add the records ``names`` to ``parser`` (an ArgumentParser or a group). ``suppress``:
+    no default (the global options on a subcommand, so one given before it survives);
+    ``overrides``: argparse keywords for one command (e.g. ``required=False``)."""
+    for name in names:
+        o = OPTIONS[name]
+        kw: dict[str, Any] = {"dest": o.dest, "help": o.help, **dict(o.extra)}
+        if o.parse is not None and kw.get("action") not in ("store_true", "store_false"):
+            kw["type"] = _argparse_type(o)
+        if o.metavar is not None and kw.get("action") not in ("store_true", "store_false"):
+            kw["metavar"] = o.metavar
+        kw["default"] = argparse.SUPPRESS if suppress else o.default
+        kw.update(overrides.get(name, {}))
+        parser.add_argument(*o.flags, **kw)
+
+
+def _argparse_type(option: Option) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return option.parse(text)  # type: ignore[misc]
+        except OptionError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = option.dest  # argparse names the type in some messages
+    return parse
+
+
+def check(name: str, value: Any) -> Any:
+    """An API argument through its option's parser; UserError naming the parameter."""
+    option = OPTIONS[name]
+    if option.parse is None:
+        return value
+    try:
+        return option.parse(value)
+    except OptionError as e:
+        raise UserError(f"{name}: {e}") from None
+
+
+# What the values mean ------------------------------------------------------------------------
+def side_for(size: str | int, width: int, height: int, command: str) -> int | None:
+    """The shorter side to stylise an input of ``width`` x ``height`` at (None: its own size)."""
+    if size == "keep":
+        return None
+    if size == "auto":
+        limit = AUTO_SIDE[command]
+        return None if min(width, height) <= limit else limit
+    return int(size)
+
+
+def check_style_count(styles: Sequence[object], style_weights: Sequence[float] | None, masks: Sequence[object] | None = None) -> None:
+    """One weight per style, one mask per style, and masks without weights."""
+    if not styles:
+        raise UserError("give at least one style image")
+    if style_weights is not None and len(style_weights) != len(styles):
+        raise UserError(f"{len(style_weights)} style weights given for {len(styles)} styles")
+    if masks is not None:
+        if len(masks) != len(styles):
+            raise UserError(f"{len(masks)} masks given for {len(styles)} styles: give one mask per style")
+        if style_weights is not None:
+            raise UserError("masks and style weights do not go together: the masks decide where each style goes")
