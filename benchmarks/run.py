@@ -21,7 +21,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import av
 import numpy as np
+from tqdm import tqdm
 
 from stylize.benchmarks.flops import frame_flops
 from stylize.benchmarks.machine import describe
@@ -238,7 +240,6 @@ def reference_ms(engines: Engines, family: str, h: int, w: int, device: str, rep
 
 def reference_video_fps(engines: Engines, family: str, clip: Path, size: int, device: str, max_frames: int = 60) -> float:
     """The anchors' video loop: decode, re-encode the style, stylise, encode; one at a time."""
-    import av
     import torch
 
     from stylize.runtime.images import shorter_side_size
@@ -320,8 +321,6 @@ def video_end_to_end(engines: Engines, family: str, backend: str, clip: Path, si
 
 # ---------------------------------------------------------------------------- the run
 def run(plan: Plan, store: Store | None = None, progress: bool = True) -> dict[str, object]:
-    from tqdm import tqdm
-
     store = store or Store()
     device = plan.device
     engines = Engines(store, device)

@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from stylize.benchmarks.temporal_eval import DATA, REPO, read_clip  # the same clips and paths
@@ -154,7 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--e2e", type=int, default=360, help="shorter side for the whole-conversion comparison (0: skip; default 360)")
     args = p.parse_args(argv)
 
-    import cv2
     import torch
 
     from stylize.benchmarks.machine import describe, slug

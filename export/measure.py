@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -62,7 +63,6 @@ def _host_post(f: np.ndarray) -> np.ndarray:
 
 def frame_format_figures(repeats: int, threads: int) -> list[dict[str, object]]:
     """Per frame size: numpy host conversion vs the same conversion as an ONNX graph."""
-    import onnxruntime as ort
     from onnx import TensorProto, helper
 
     from stylize.export import onnx_passes
@@ -99,7 +99,6 @@ def frame_format_figures(repeats: int, threads: int) -> list[dict[str, object]]:
 
 def measure_family(family: str, size: int, repeats: int, threads: int, folder: Path) -> dict[str, object]:
     import onnx
-    import onnxruntime as ort
     import torch
 
     from stylize.export import onnx_passes
@@ -171,7 +170,6 @@ def measure_family(family: str, size: int, repeats: int, threads: int, folder: P
 
 
 def _print_tables(frames: list[dict[str, object]], families: list[dict[str, object]], threads: int, repeats: int) -> None:
-    import onnxruntime as ort
     import torch
 
     load = "/".join(f"{v:.2f}" for v in os.getloadavg())

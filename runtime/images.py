@@ -11,7 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageOps, UnidentifiedImageError
 
 from stylize.runtime.errors import UserError
 from stylize.runtime.files import atomic_output
@@ -48,9 +51,6 @@ def check_image_file(path: str | os.PathLike[str], what: str = "image") -> Path:
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, what: str = "image") -> Image:
     """Decode an image file; raise UserError for anything a user could have got wrong."""
-    from PIL import Image as PILImage
-    from PIL import ImageOps, UnidentifiedImageError
-
     p = check_image_file(path, what)
     PILImage.MAX_IMAGE_PIXELS = None  # our own limit below gives the clearer message
     try:
@@ -101,8 +101,6 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 
 def save_image(path: str | os.PathLike[str], rgb: np.ndarray, alpha: np.ndarray | None = None) -> Path:
     """Save float RGB in [0, 1] (HxWx3) atomically; alpha is kept where the format can hold it."""
-    from PIL import Image as PILImage
-
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
@@ -120,8 +118,6 @@ def save_image(path: str | os.PathLike[str], rgb: np.ndarray, alpha: np.ndarray 
 
 def resize(x: np.ndarray, height: int, width: int) -> np.ndarray:
     """Area averaging when shrinking, bicubic when enlarging (values clipped to [0, 1])."""
-    import cv2
-
     if x.shape[0] == height and x.shape[1] == width:
         return x
     shrinking = height * width < x.shape[0] * x.shape[1]

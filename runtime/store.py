@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import platformdirs
+from safetensors.numpy import load_file, save_file
 
 from stylize.runtime.errors import UserError
 from stylize.runtime.files import atomic_output
@@ -34,7 +36,6 @@ def default_root() -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    import platformdirs
 
     return Path(platformdirs.user_cache_dir("stylize", appauthor=False))
 
@@ -114,8 +115,6 @@ class Store:
         source_sha256: str = "",
     ) -> WeightsRecord:
         """Write tensors as safetensors (atomically) and record their layout and SHA-256."""
-        from safetensors.numpy import save_file
-
         self.check_name(name)
         target = self.weights_dir / f"{name}.safetensors"
         arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
@@ -162,8 +161,6 @@ class Store:
         return [r for r in records if r is not None]
 
     def load_weights(self, name: str) -> tuple[WeightsRecord, dict[str, np.ndarray]]:
-        from safetensors.numpy import load_file
-
         record = self.weights(name)
         if record is None:
             raise UserError(f"weights {name!r} are not in the store ({self.root})")

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image as PILImage
-
 from conftest import one_line_error as _one_line_error
 from conftest import run_cli as _run
-from stylize.cli import main
+from PIL import Image as PILImage
 
 pytest.importorskip("torch")
 

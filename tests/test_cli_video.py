@@ -88,6 +88,7 @@ def test_sigint_leaves_no_output_and_exits_130(adain_store: Path, data_dir: Path
 
 def test_torch_uint8_path_matches_float_path(adain_store: Path) -> None:
     from conftest import rng_image
+
     from stylize.runtime.backends.torch_backend import TorchEngine
     from stylize.runtime.models import find_weights
     from stylize.runtime.store import Store

@@ -16,6 +16,7 @@ onnx = pytest.importorskip("onnx")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from stylize.cli import main  # noqa: E402
 from stylize.export import checks, onnx_passes  # noqa: E402
 from stylize.export.tensorrt_build import (  # noqa: E402
     DEFAULT_STYLE_SHAPES,
@@ -29,7 +30,6 @@ from stylize.export.tensorrt_build import (  # noqa: E402
     profile_shapes,
     profile_text,
 )
-from stylize.cli import main  # noqa: E402
 from stylize.runtime.errors import UserError  # noqa: E402
 from stylize.runtime.store import Store  # noqa: E402
 

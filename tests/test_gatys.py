@@ -15,10 +15,10 @@ from PIL import Image as PILImage
 
 torch = pytest.importorskip("torch")
 
-from conftest import rng_image  # noqa: E402
 from conftest import one_line_error as _one_line_error  # noqa: E402
+from conftest import rng_image  # noqa: E402
 from conftest import run_cli as _run  # noqa: E402
-from stylize.cli import main  # noqa: E402
+
 from stylize.runtime.color import rgb_to_ycbcr  # noqa: E402
 from stylize.runtime.errors import UserError  # noqa: E402
 from stylize.training.adain.net import LAYERS, build_vgg  # noqa: E402

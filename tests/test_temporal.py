@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from stylize.cli import main
-
 from stylize.runtime.engine import Capabilities, Engine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,8 +152,8 @@ def test_cut_detector_finds_the_cut_and_nothing_in_smooth_motion(data_dir: Path)
 def test_stabiliser_lowers_flicker_on_a_real_clip_and_keeps_detail(data_dir: Path) -> None:
     """Engine-agnostic: a flickering stand-in engine on a real clip; the error measured with
     both metric flows (DIS, as the metric's default, and Farneback, the stabiliser's own)."""
-    from stylize.runtime.temporal.metric import input_motion, warping_error_of
     from stylize.runtime.frames import FrameStylizer
+    from stylize.runtime.temporal.metric import input_motion, warping_error_of
 
     frames = clip(data_dir, "adain__cutBunny.mp4", 96, 20)
     outs = {}

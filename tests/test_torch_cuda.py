@@ -15,6 +15,7 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device visible to PyTorch", allow_module_level=True)
 
 from conftest import rng_image  # noqa: E402
+
 from stylize.runtime.backends.torch_backend import TorchEngine  # noqa: E402
 from stylize.runtime.models import ModelWeights  # noqa: E402
 

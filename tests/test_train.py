@@ -174,8 +174,8 @@ def test_a_checkpoint_exports_to_onnx_and_runs_in_onnxruntime(run30, store: Stor
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from stylize.training.adain.net import AdaINStylizer, build_decoder, build_vgg
-    from stylize.training.train.loop import load_init
     from stylize.training.models import load_torch_state
+    from stylize.training.train.loop import load_init
 
     state, _ = load_init(store, str(run30.run_dir / "checkpoints" / "iter_0000030.pt"))  # a checkpoint as --init reads it
     decoder = build_decoder()

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from stylize.runtime.errors import UserError
@@ -31,7 +32,6 @@ def parse_source(source: str) -> int | str:
 
 
 def _open(source: int | str):  # noqa: ANN202 (cv2.VideoCapture)
-    import cv2
 
     if isinstance(source, str) and "://" not in source:
         if not Path(source).exists():
@@ -51,8 +51,6 @@ class Capture:
     """Reads frames in a background thread; ``latest()`` waits for a frame newer than the last."""
 
     def __init__(self, source: int | str, *, retries: int = 5, pace_files: bool = True, loop: bool = False) -> None:
-        import cv2
-
         self.source = source
         self.retries = retries
         self.loop = loop
@@ -92,8 +90,6 @@ class Capture:
             ok, bgr = self._cap.read()
             if not ok:
                 if self.is_file and self.loop and self.read_count:
-                    import cv2
-
                     self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                     continue
                 if self.is_file or not self._reopen():

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from stylize.runtime.cores import cpu_cores
@@ -66,8 +67,6 @@ def pair(prev: Look, cur: Look, flow: FlowEstimator, settings: Any) -> Pair | No
     Trust: high where the flow passes the forward-backward check *and* the previous input,
     warped by it, matches this input (so moving objects the flow got wrong, lighting jumps
     and cuts the cut test missed get none)."""
-    import cv2
-
     if prev.shape != cur.shape:
         return None
     s, gray = settings, cur.gray

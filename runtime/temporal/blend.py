@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 
 from stylize.runtime.temporal.flow import grid, resize_flow, sample_maps, warp
@@ -141,8 +142,6 @@ class CpuBlender(Blender):
         return x.shape[:2]
 
     def _warp_up(self, img: np.ndarray, flow: np.ndarray, height: int, width: int) -> np.ndarray:
-        import cv2
-
         mx, my = upscaled_maps(flow, height, width)
         interp = cv2.INTER_CUBIC if self.settings.cubic else cv2.INTER_LINEAR
         return cv2.remap(img, mx, my, interpolation=interp, borderMode=cv2.BORDER_REPLICATE)
@@ -151,13 +150,9 @@ class CpuBlender(Blender):
         return warp(gain, resize_flow(flow, *gain.shape[:2]))
 
     def _resize_weight(self, weight: np.ndarray, height: int, width: int) -> np.ndarray:
-        import cv2
-
         return weight if weight.shape == (height, width) else cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
 
     def _mix(self, warped: np.ndarray, out: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        import cv2
-
         return cv2.blendLinear(warped, out, weight, 1.0 - weight)
 
     def _detail_gain(self, mixed: np.ndarray, stylised: np.ndarray, max_gain: float, flow: np.ndarray | None) -> np.ndarray:
@@ -176,8 +171,6 @@ class CpuBlender(Blender):
 def upscaled_maps(flow: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """``cv2.remap`` maps (x + flow(x)) at (height, width) from a flow at a lower resolution:
     the flow resized bilinearly, its vectors scaled, added to the pixel grid."""
-    import cv2
-
     h, w = flow.shape[:2]
     if (h, w) == (height, width):
         return sample_maps(flow)
@@ -197,8 +190,6 @@ def detail_gain(mixed: np.ndarray, stylised: np.ndarray, max_gain: float, window
     limited to [1, ``max_gain``]. ``flow`` (this frame -> the frame the gain was measured
     on, at any resolution) carries the map along the motion.
     """
-    import cv2
-
     h, w = mixed.shape[:2]
     small = (max(1, w // window), max(1, h // window))
     energies = []
@@ -216,8 +207,6 @@ def detail_gain(mixed: np.ndarray, stylised: np.ndarray, max_gain: float, window
 def apply_detail_gain(mixed: np.ndarray, gain: np.ndarray) -> np.ndarray:
     """Detail restoration, part 2: the blend's high-pass (minus a 3x3 box blur) scaled by the
     gain map (bilinearly upsampled) and added back; a new array."""
-    import cv2
-
     h, w = mixed.shape[:2]
     detail = mixed - cv2.blur(mixed, (3, 3))
     detail *= cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 HIST_THRESHOLD = 0.3  # total-variation distance of the 16x8 hue/saturation histograms, in [0, 1]
@@ -32,8 +33,6 @@ class Signature:
 
 def signature(rgb: np.ndarray) -> Signature:
     """A frame (RGB, uint8 or float in [0, 1]) reduced to what the cut test compares."""
-    import cv2
-
     img = rgb if rgb.dtype == np.uint8 else (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     small = cv2.resize(np.ascontiguousarray(img), (64, 64), interpolation=cv2.INTER_AREA)
     gray = cv2.resize(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA)

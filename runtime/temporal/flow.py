@@ -8,6 +8,7 @@ methods: DIS (Kroeger et al. 2016, fast) and Farneback (2003, slower, smoother).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 FLOW_METHODS = ("dis-ultrafast", "dis-fast", "dis-medium", "farneback")
@@ -21,8 +22,6 @@ def shrink(img: np.ndarray, short_side: int | None = None) -> np.ndarray:
     dropped) while the image is at least twice the target, then area-resized the rest of
     the way: 1080p to a shorter side of 160 in 3.5 ms instead of 10-14 ms on one core, at a
     mean difference of 0.6 grey levels."""
-    import cv2
-
     if img.dtype != np.uint8:
         img = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     h, w = img.shape[:2]
@@ -39,8 +38,6 @@ def shrink(img: np.ndarray, short_side: int | None = None) -> np.ndarray:
 def to_gray(rgb: np.ndarray, short_side: int | None = None) -> np.ndarray:
     """RGB (uint8 or float in [0, 1]) -> uint8 grayscale, downscaled (area) so its shorter
     side is at most ``short_side`` (None: full size)."""
-    import cv2
-
     img = shrink(rgb, short_side)
     return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
 
@@ -49,8 +46,6 @@ class FlowEstimator:
     """One OpenCV flow method, reused frame after frame (DIS keeps its buffers)."""
 
     def __init__(self, method: str = "dis-fast") -> None:
-        import cv2
-
         if method not in FLOW_METHODS:
             raise ValueError(f"unknown flow method {method!r}: choose one of {', '.join(FLOW_METHODS)}")
         self.method = method
@@ -65,8 +60,6 @@ class FlowEstimator:
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Flow from grayscale uint8 ``a`` to ``b`` (same shape): a(x) ~ b(x + flow(x))."""
-        import cv2
-
         if a.shape != b.shape:
             raise ValueError(f"flow between frames of different shapes: {a.shape} vs {b.shape}")
         if self._dis is not None:
@@ -96,8 +89,6 @@ def sample_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def warp(img: np.ndarray, flow: np.ndarray, maps: tuple[np.ndarray, np.ndarray] | None = None, cubic: bool = False) -> np.ndarray:
     """``img`` sampled at x + flow(x) (bilinear, edges replicated): img brought onto the grid
     the flow starts from. A zero flow returns ``img`` exactly."""
-    import cv2
-
     mx, my = maps if maps is not None else sample_maps(flow)
     interp = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
     return cv2.remap(img, mx, my, interpolation=interp, borderMode=cv2.BORDER_REPLICATE)
@@ -134,8 +125,6 @@ def consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
 
 def resize_flow(flow: np.ndarray, height: int, width: int) -> np.ndarray:
     """A flow field resized to (height, width), its vectors scaled with it."""
-    import cv2
-
     h, w = flow.shape[:2]
     if (h, w) == (height, width):
         return flow

@@ -51,9 +51,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from stylize.runtime.temporal.cuts import CutDetector
-from stylize.runtime.temporal.blend import Blender, CpuBlender
 from stylize.runtime.temporal.analysis import Look, LookAhead, look, pair
+from stylize.runtime.temporal.blend import Blender, CpuBlender
+from stylize.runtime.temporal.cuts import CutDetector
 from stylize.runtime.temporal.flow import FlowEstimator
 
 MODES = ("off", "on", "strong")

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import av
+
 from stylize.runtime.video.containers import OutputFormat
 from stylize.runtime.video.timing import Monotonic
 
@@ -72,8 +74,6 @@ class AudioTrack:
             self.stream.metadata["language"] = language
 
     def _add_encoder(self, name: str) -> Any:
-        import av
-
         src = self.in_stream.codec_context
         codec = av.Codec(name, "w")
         rate = src.sample_rate or 48000
@@ -107,7 +107,6 @@ class AudioTrack:
             packet.stream = self.stream
             self.out.mux_one(packet)
             return
-        import av
 
         try:
             frames = self.decoder.decode(packet)
@@ -128,7 +127,6 @@ class AudioTrack:
     def finish(self) -> None:
         if self.copy:
             return
-        import av
 
         try:
             for frame in self.decoder.decode(None):

@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
+
 from stylize.runtime.errors import UserError
 
 X264_PRESETS = (
@@ -100,7 +102,6 @@ def output_format(output: str | os.PathLike[str]) -> OutputFormat | None:
             f"cannot write video to {os.fspath(output)!r} ({what}): use one of {known}, "
             "or a folder (ending in '/') for PNG frames"
         )
-    import av
 
     missing = [c for c in (fmt.video_codec, fmt.audio_codec) if c not in av.codecs_available]
     if fmt.muxer not in av.formats_available or missing:

@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 
 from stylize.runtime.video.audio import AudioCounts, AudioMuxer
@@ -68,8 +69,6 @@ class VideoFileWriter:
         audio_streams: tuple[Any, ...] = (),
         origin: Fraction = Fraction(0),
     ) -> None:
-        import av
-
         self.fmt = fmt
         self.frames_written = 0
         self.in_time_base = time_base
@@ -111,8 +110,6 @@ class VideoFileWriter:
             self.audio.feed(packet)
 
     def _yuv(self, image: np.ndarray) -> Any:
-        import av
-
         # from_numpy_buffer wraps the array without the copy from_ndarray makes (21 ms at 1080p)
         frame = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(image), format="rgb24")
         return self._reformatter.reformat(

@@ -8,11 +8,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
+from av.video.reformatter import Interpolation
 
 from stylize.runtime.errors import UserError
-from stylize.runtime.video.colorspace import ColorTags, source_colors
 from stylize.runtime.sizing import Size, needs_crop
+from stylize.runtime.video.colorspace import ColorTags, source_colors
 from stylize.runtime.video.source_types import RawFrame, SourceInfo
 from stylize.runtime.video.timing import as_rate
 
@@ -27,8 +29,6 @@ def _fraction(x: Any) -> Fraction | None:
 
 
 def _is_cover_art(stream: Any) -> bool:
-    import av
-
     return bool(int(stream.disposition) & int(av.stream.Disposition.attached_pic))
 
 
@@ -40,8 +40,6 @@ class FFmpegSource:
     """
 
     def __init__(self, source: str, *, url: bool, audio: bool = True, fps: float | Fraction | None = None) -> None:
-        import av
-
         self.name = source
         self.url = url
         self.read_error: str | None = None
@@ -129,8 +127,6 @@ class FFmpegSource:
 
     def _packets(self) -> Iterator[Any]:
         """Demuxed packets (video and kept audio); demuxer errors are skipped and counted."""
-        import av
-
         streams = [self.video, *self.audio]
         errors = 0
         while True:
@@ -174,8 +170,6 @@ class FFmpegSource:
                 self.audio_sink(self._early_audio.pop(0))
 
     def _decode(self, packet: Any) -> Iterator[Any]:
-        import av
-
         try:
             frames = self.video.decode(packet)
         except (av.error.InvalidDataError, av.error.PatchWelcomeError, av.error.BugError) as e:
@@ -207,8 +201,6 @@ class FFmpegSource:
 
     def _to_rgb(self, frame: Any, width: int, height: int) -> np.ndarray:
         """Scale (or crop an odd last row/column) and convert to RGB in one swscale pass, then rotate."""
-        from av.video.reformatter import Interpolation
-
         if self.rotation % 2:
             width, height = height, width
         fw, fh = frame.width, frame.height

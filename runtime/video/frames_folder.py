@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+
 from stylize.runtime.errors import UserError
 from stylize.runtime.video.audio import AudioCounts
 from stylize.runtime.video.timing import TimedFrame
@@ -68,8 +70,6 @@ class FramesFolderWriter:
         self.audio_counts = AudioCounts()  # a folder of frames holds no audio
 
     def write(self, item: TimedFrame) -> None:
-        import cv2
-
         bgr = cv2.cvtColor(item.image, cv2.COLOR_RGB2BGR)
         ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, self.compression])
         if not ok:

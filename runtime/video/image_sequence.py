@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from stylize.runtime.errors import UserError
@@ -39,8 +40,6 @@ def list_images(folder: Path) -> list[Path]:
 
 def _read_rgb(path: Path) -> np.ndarray | None:
     """RGB uint8 HxWx3, or None if the file does not decode. OpenCV: EXIF orientation applied."""
-    import cv2
-
     data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
     if data is None or data.size == 0:
         return None
@@ -109,8 +108,6 @@ class ImageSequence:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def frames(self, width: int, height: int) -> Iterator[RawFrame]:
-        import cv2
-
         first_size = (self.info.width, self.info.height)
         for i, rgb in self._images():
             if rgb is None:

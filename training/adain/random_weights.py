@@ -15,7 +15,6 @@ import argparse
 from pathlib import Path
 
 import torch
-
 from torch import nn
 
 from stylize.training.adain.net import build_decoder, build_vgg

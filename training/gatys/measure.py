@@ -96,9 +96,8 @@ def saved_bytes(size: int, checkpoint: bool = True) -> tuple[int, int]:
 
 
 def memory_estimate(final: int = 2048, counted_at: int = 256) -> dict[str, float]:
-    from stylize.training.gatys.optim import auto_history
-
     from stylize.training.gatys.features import CHECKPOINT_PIXELS
+    from stylize.training.gatys.optim import auto_history
 
     saved, largest = saved_bytes(counted_at, checkpoint=final * final > CHECKPOINT_PIXELS)
     k = (final / counted_at) ** 2

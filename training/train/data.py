@@ -16,8 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
+from PIL import Image as PILImage
+from PIL import ImageOps
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stylize.runtime.errors import UserError
@@ -47,8 +50,6 @@ class ImageList:
 
 def _readable(path: Path) -> bool:
     """True when Pillow or OpenCV recognises the file's header (cheap: no full decode)."""
-    from PIL import Image as PILImage
-
     try:
         with PILImage.open(path) as im:
             w, h = im.size
@@ -92,9 +93,6 @@ def read_rgb(path: Path, shorter_side: int) -> np.ndarray:
     Pillow first (EXIF orientation applied, JPEGs decoded at a reduced scale where that still
     leaves enough pixels), OpenCV for what Pillow cannot read.
     """
-    from PIL import Image as PILImage
-    from PIL import ImageOps
-
     PILImage.MAX_IMAGE_PIXELS = None  # training folders are the user's own images
     rgb: np.ndarray | None = None
     try:
@@ -111,8 +109,6 @@ def read_rgb(path: Path, shorter_side: int) -> np.ndarray:
             else:
                 rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
     except _DECODE_ERRORS:
-        import cv2
-
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f"cannot decode {path}") from None

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from stylize.runtime.errors import UserError
 from stylize.runtime.files import atomic_output
@@ -210,7 +211,6 @@ def train(cfg: TrainConfig, store: Store, say: Callable[[str], None] | None = No
 
 
 def _train(cfg: TrainConfig, store: Store, d: distributed.Dist, say: Callable[[str], None] | None) -> TrainResult:  # noqa: C901, PLR0912, PLR0915
-    from tqdm import tqdm
 
     def info(message: str) -> None:
         if d.main:
