@@ -210,226 +210,253 @@ def train(cfg: TrainConfig, store: Store, say: Callable[[str], None] | None = No
         distributed.cleanup(d)
 
 
-def _train(cfg: TrainConfig, store: Store, d: distributed.Dist, say: Callable[[str], None] | None) -> TrainResult:  # noqa: C901, PLR0912, PLR0915
+def _train(cfg: TrainConfig, store: Store, d: distributed.Dist, say: Callable[[str], None] | None) -> TrainResult:
+    trainer = _Trainer(cfg, store, d, say)
+    trainer.open_run()
+    trainer.prepare()
+    return trainer.run()
 
-    def info(message: str) -> None:
-        if d.main:
-            (say or tqdm.write)(message)
 
-    # where the run lives, and whether it starts or resumes ------------------------------
-    name = store.check_name(cfg.name)
-    run_dir = Path(cfg.run_dir).expanduser() if cfg.run_dir else store.root / "runs" / name
-    ckpt_dir = run_dir / "checkpoints"
-    existing = ckpt_io.list_checkpoints(ckpt_dir)
-    ckpt: dict[str, Any] | None = None
-    if cfg.resume:
-        if cfg.resume == "latest":
-            if not existing:
-                raise UserError(f"nothing to resume: no checkpoints in {ckpt_dir}")
-            resume_path = existing[-1][1]
-        else:
-            resume_path = Path(cfg.resume).expanduser()
-        ckpt = ckpt_io.load_checkpoint(resume_path)
-        info(f"resuming from {resume_path} (iteration {ckpt['iteration']})")
-    elif existing:
-        raise UserError(
-            f"run folder {run_dir} already has checkpoints (latest: iteration {existing[-1][0]}); "
-            "pass --resume to continue that run, or choose another --name or --run-dir"
-        )
-    saved = ckpt["config"] if ckpt else None
-    fixed = _resolve_fixed(cfg, saved)
-    iters = cfg.iters if cfg.iters is not None else int((saved or {}).get("iters", DEFAULT_ITERS))
-    _validate(cfg, fixed, iters)
-    content_dir = cfg.content or (saved or {}).get("content")
-    style_dir = cfg.style or (saved or {}).get("style")
-    if not content_dir or not style_dir:
-        raise UserError("--content-dir and --style-dir (folders of images) are required")
-    start = int(ckpt["iteration"]) if ckpt else 0
-    if start >= iters:
-        raise UserError(f"the checkpoint is at iteration {start} already; pass a larger --iters to train further")
-    if ckpt and saved.get("world", 1) != d.world:
-        info(f"note: the run was started with {saved.get('world', 1)} processes, now {d.world}: batches differ from an uninterrupted run")
+class _Trainer:
+    """One session of a run: ``open_run`` (where it lives, start or resume, its settings),
+    ``prepare`` (weights, data, optimiser; the run folder), then ``run`` (the loop)."""
 
-    # weights: the encoder from the store, the decoder from the checkpoint, --init or scratch
-    if store.weights(fixed["vgg"]) is None:
-        _load_vgg(store, fixed["vgg"])  # raises the missing-weights error before any slow work
-    contents = scan_images(content_dir, "content folder")
-    styles = scan_images(style_dir, "style folder")
-    vgg_record, vgg = _load_vgg(store, fixed["vgg"])
-    if ckpt and ckpt["vgg"]["sha256"] != vgg_record.sha256:
-        raise UserError(f"the VGG weights {fixed['vgg']!r} changed since this run started (sha256 {ckpt['vgg']['sha256'][:12]} then, {vgg_record.sha256[:12]} now)")
-    tag = _source_tag(run_dir)
-    present = store.weights(name)
-    if present is not None and not present.source.startswith(tag + ",") and not cfg.overwrite:
-        raise UserError(
-            f"weights {name!r} already exist in the store (source: {present.source or 'unknown'}); "
-            "choose another --name, or pass --overwrite to replace them with this run's decoder"
-        )
-    torch.manual_seed(fixed["seed"])
-    decoder = build_decoder()
-    if ckpt:
-        decoder.load_state_dict(ckpt["state_dict"], strict=True)
-        init_desc = ckpt.get("init", "")
-        if cfg.init:
-            info(f"note: --init {cfg.init} ignored: a resumed run continues from its checkpoint")
-    elif cfg.init:
-        state, init_desc = load_init(store, cfg.init)
-        decoder.load_state_dict(state, strict=True)
-        info(f"decoder initialised from {init_desc}")
-    else:
-        init_desc = f"random (PyTorch default init, seed {fixed['seed']})"
+    def __init__(self, cfg: TrainConfig, store: Store, d: distributed.Dist, say: Callable[[str], None] | None) -> None:
+        self.cfg, self.store, self.d, self._say = cfg, store, d, say
+        self.last_ckpt: Path | None = None
+        self.record: WeightsRecord | None = None
+        self.log: RunLog | None = None
+        self.sample_inputs: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    info(contents.describe("content"))
-    info(styles.describe("style"))
+    def info(self, message: str) -> None:
+        if self.d.main:
+            (self._say or tqdm.write)(message)
 
-    device = d.device
-    cuda = device.type == "cuda"
-    amp = cuda if cfg.amp is None else cfg.amp
-    if amp and not cuda:
-        raise UserError("mixed precision (--amp) needs CUDA; on the CPU training runs in float32")
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-    workers = cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 1) // d.world))
-
-    encoder = VGGEncoder(vgg).to(device)
-    decoder.to(device).train()
-    model = distributed.wrap(decoder, d)
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=fixed["lr"])
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    if ckpt:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        ckpt_io.set_rng_state(ckpt["rng"])
-
-    common = dict(
-        batch=fixed["batch"], load_size=fixed["load_size"], crop=fixed["size"], seed=fixed["seed"], start_step=start,
-        rank=d.rank, world=d.world, workers=workers, pin_memory=cuda, worker_init_fn=_ignore_sigint,
-    )  # fmt: skip
-    content_loader = make_loader(contents, stream=CONTENT_STREAM, **common)
-    style_loader = make_loader(styles, stream=STYLE_STREAM, **common)
-
-    config = {
-        **fixed, "content": str(Path(content_dir).resolve()), "style": str(Path(style_dir).resolve()),
-        "name": name, "world": d.world, "iters": iters, "amp": amp, "init": init_desc,
-    }  # fmt: skip
-    log: RunLog | None = None
-    sample_inputs = None
-    distributed.barrier(d)  # every process has passed the checks before anything is written
-    if d.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_output(run_dir / "config.json") as tmp:
-            tmp.write_text(json.dumps({**config, "vgg_sha256": vgg_record.sha256, "run_dir": str(run_dir.resolve())}, indent=2))
-        log = RunLog(run_dir, start, tensorboard=cfg.tensorboard)
-        if log.tb_note:
-            info(log.tb_note)
-        sample_inputs = (
-            fixed_samples(contents, SAMPLE_PAIRS, fixed["size"], fixed["size"]),
-            fixed_samples(styles, SAMPLE_PAIRS, fixed["size"], fixed["size"]),
-        )
-        info(f"run folder {run_dir}; {d.world} process(es) on {device}, batch {fixed['batch']} each, {'fp16 mixed precision' if amp else 'float32'}")
-
-    def autocast() -> Any:
-        return torch.autocast(device.type, dtype=torch.float16, enabled=amp)
-
-    last_ckpt: Path | None = None
-    record: WeightsRecord | None = None
-
-    def save(iteration: int, last_row: dict[str, float] | None) -> None:
-        nonlocal last_ckpt, record
-        if d.main:
-            state = {k: v.detach().cpu().clone() for k, v in decoder.state_dict().items()}
-            payload = {
-                "iteration": iteration, "state_dict": state, "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict() if amp else None, "rng": ckpt_io.rng_state(), "config": config,
-                "vgg": {"name": fixed["vgg"], "sha256": vgg_record.sha256}, "init": init_desc, "losses": last_row or {},
-            }  # fmt: skip
-            last_ckpt = ckpt_io.save_checkpoint(ckpt_io.checkpoint_path(ckpt_dir, iteration), payload)
-            ckpt_io.prune(ckpt_dir, cfg.keep)
-            record = store.put_weights(
-                name, {k: v.numpy() for k, v in state.items()}, layout=DECODER_LAYOUT, source=f"{tag}, iteration {iteration}"
+    # where the run lives, and whether it starts or resumes ----------------------------------
+    def open_run(self) -> None:
+        cfg = self.cfg
+        self.name = self.store.check_name(cfg.name)
+        self.run_dir = Path(cfg.run_dir).expanduser() if cfg.run_dir else self.store.root / "runs" / self.name
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        existing = ckpt_io.list_checkpoints(self.ckpt_dir)
+        self.ckpt: dict[str, Any] | None = None
+        if cfg.resume:
+            if cfg.resume == "latest":
+                if not existing:
+                    raise UserError(f"nothing to resume: no checkpoints in {self.ckpt_dir}")
+                resume_path = existing[-1][1]
+            else:
+                resume_path = Path(cfg.resume).expanduser()
+            self.ckpt = ckpt_io.load_checkpoint(resume_path)
+            self.info(f"resuming from {resume_path} (iteration {self.ckpt['iteration']})")
+        elif existing:
+            raise UserError(
+                f"run folder {self.run_dir} already has checkpoints (latest: iteration {existing[-1][0]}); "
+                "pass --resume to continue that run, or choose another --name or --run-dir"
             )
-        distributed.barrier(d)
+        saved = self.ckpt["config"] if self.ckpt else None
+        self.fixed = _resolve_fixed(cfg, saved)
+        self.iters = cfg.iters if cfg.iters is not None else int((saved or {}).get("iters", DEFAULT_ITERS))
+        _validate(cfg, self.fixed, self.iters)
+        self.content_dir = cfg.content or (saved or {}).get("content")
+        self.style_dir = cfg.style or (saved or {}).get("style")
+        if not self.content_dir or not self.style_dir:
+            raise UserError("--content-dir and --style-dir (folders of images) are required")
+        self.start = int(self.ckpt["iteration"]) if self.ckpt else 0
+        if self.start >= self.iters:
+            raise UserError(f"the checkpoint is at iteration {self.start} already; pass a larger --iters to train further")
+        if saved and saved.get("world", 1) != self.d.world:
+            self.info(f"note: the run was started with {saved.get('world', 1)} processes, now {self.d.world}: batches differ from an uninterrupted run")
 
-    def write_samples(iteration: int) -> None:
-        if not d.main or sample_inputs is None:
+    # weights, data, optimiser ------------------------------------------------------------------
+    def prepare(self) -> None:
+        cfg, store, fixed, d = self.cfg, self.store, self.fixed, self.d
+        if store.weights(fixed["vgg"]) is None:
+            _load_vgg(store, fixed["vgg"])  # raises the missing-weights error before any slow work
+        self.contents = scan_images(self.content_dir, "content folder")
+        self.styles = scan_images(self.style_dir, "style folder")
+        self.vgg_record, vgg = _load_vgg(store, fixed["vgg"])
+        if self.ckpt and self.ckpt["vgg"]["sha256"] != self.vgg_record.sha256:
+            then, now = self.ckpt["vgg"]["sha256"][:12], self.vgg_record.sha256[:12]
+            raise UserError(f"the VGG weights {fixed['vgg']!r} changed since this run started (sha256 {then} then, {now} now)")
+        self.tag = _source_tag(self.run_dir)
+        present = store.weights(self.name)
+        if present is not None and not present.source.startswith(self.tag + ",") and not cfg.overwrite:
+            raise UserError(
+                f"weights {self.name!r} already exist in the store (source: {present.source or 'unknown'}); "
+                "choose another --name, or pass --overwrite to replace them with this run's decoder"
+            )
+        self.decoder = self._initial_decoder()
+        self.info(self.contents.describe("content"))
+        self.info(self.styles.describe("style"))
+
+        self.device = device = d.device
+        cuda = device.type == "cuda"
+        self.amp = cuda if cfg.amp is None else cfg.amp
+        if self.amp and not cuda:
+            raise UserError("mixed precision (--amp) needs CUDA; on the CPU training runs in float32")
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+        self.encoder = VGGEncoder(vgg).to(device)
+        self.decoder.to(device).train()
+        self.model = distributed.wrap(self.decoder, d)
+        self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=fixed["lr"])
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        if self.ckpt:
+            self.optimizer.load_state_dict(self.ckpt["optimizer"])
+            if self.ckpt.get("scaler"):
+                self.scaler.load_state_dict(self.ckpt["scaler"])
+            ckpt_io.set_rng_state(self.ckpt["rng"])
+        workers = cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 1) // d.world))
+        common = dict(
+            batch=fixed["batch"], load_size=fixed["load_size"], crop=fixed["size"], seed=fixed["seed"], start_step=self.start,
+            rank=d.rank, world=d.world, workers=workers, pin_memory=cuda, worker_init_fn=_ignore_sigint,
+        )  # fmt: skip
+        self.content_loader = make_loader(self.contents, stream=CONTENT_STREAM, **common)
+        self.style_loader = make_loader(self.styles, stream=STYLE_STREAM, **common)
+        self.config = {
+            **fixed, "content": str(Path(self.content_dir).resolve()), "style": str(Path(self.style_dir).resolve()),
+            "name": self.name, "world": d.world, "iters": self.iters, "amp": self.amp, "init": self.init_desc,
+        }  # fmt: skip
+        distributed.barrier(d)  # every process has passed the checks before anything is written
+        if d.main:
+            self._start_run_folder()
+
+    def _initial_decoder(self) -> torch.nn.Sequential:
+        """From the checkpoint, --init, or the seeded default init."""
+        torch.manual_seed(self.fixed["seed"])
+        decoder = build_decoder()
+        if self.ckpt:
+            decoder.load_state_dict(self.ckpt["state_dict"], strict=True)
+            self.init_desc = self.ckpt.get("init", "")
+            if self.cfg.init:
+                self.info(f"note: --init {self.cfg.init} ignored: a resumed run continues from its checkpoint")
+        elif self.cfg.init:
+            state, self.init_desc = load_init(self.store, self.cfg.init)
+            decoder.load_state_dict(state, strict=True)
+            self.info(f"decoder initialised from {self.init_desc}")
+        else:
+            self.init_desc = f"random (PyTorch default init, seed {self.fixed['seed']})"
+        return decoder
+
+    def _start_run_folder(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_output(self.run_dir / "config.json") as tmp:
+            tmp.write_text(json.dumps({**self.config, "vgg_sha256": self.vgg_record.sha256, "run_dir": str(self.run_dir.resolve())}, indent=2))
+        self.log = RunLog(self.run_dir, self.start, tensorboard=self.cfg.tensorboard)
+        if self.log.tb_note:
+            self.info(self.log.tb_note)
+        size = self.fixed["size"]
+        self.sample_inputs = (fixed_samples(self.contents, SAMPLE_PAIRS, size, size), fixed_samples(self.styles, SAMPLE_PAIRS, size, size))
+        precision = "fp16 mixed precision" if self.amp else "float32"
+        self.info(f"run folder {self.run_dir}; {self.d.world} process(es) on {self.device}, batch {self.fixed['batch']} each, {precision}")
+
+    # checkpoints and samples -------------------------------------------------------------------
+    def autocast(self) -> Any:
+        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
+
+    def save(self, iteration: int, last_row: dict[str, float] | None) -> None:
+        if self.d.main:
+            state = {k: v.detach().cpu().clone() for k, v in self.decoder.state_dict().items()}
+            payload = {
+                "iteration": iteration, "state_dict": state, "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.amp else None, "rng": ckpt_io.rng_state(), "config": self.config,
+                "vgg": {"name": self.fixed["vgg"], "sha256": self.vgg_record.sha256}, "init": self.init_desc, "losses": last_row or {},
+            }  # fmt: skip
+            self.last_ckpt = ckpt_io.save_checkpoint(ckpt_io.checkpoint_path(self.ckpt_dir, iteration), payload)
+            ckpt_io.prune(self.ckpt_dir, self.cfg.keep)
+            self.record = self.store.put_weights(
+                self.name, {k: v.numpy() for k, v in state.items()}, layout=DECODER_LAYOUT, source=f"{self.tag}, iteration {iteration}"
+            )
+        distributed.barrier(self.d)
+
+    def write_samples(self, iteration: int) -> None:
+        if not self.d.main or self.sample_inputs is None or self.log is None:
             return
-        decoder.eval()
-        c, s = (t.to(device) for t in sample_inputs)
+        self.decoder.eval()
+        c, s = (t.to(self.device) for t in self.sample_inputs)
         n = min(len(c), len(s))
-        with autocast():
-            out = stylize_batch(encoder, decoder, c[:n], s[:n])
-        decoder.train()
+        with self.autocast():
+            out = stylize_batch(self.encoder, self.decoder, c[:n], s[:n])
+        self.decoder.train()
         grid = sample_grid(c[:n], s[:n], out)
-        save_grid(run_dir / "samples" / f"iter_{iteration:07d}.png", grid)
-        log.image("samples", grid, iteration)
+        save_grid(self.run_dir / "samples" / f"iter_{iteration:07d}.png", grid)
+        self.log.image("samples", grid, iteration)
 
-    history: list[dict[str, float]] = []
-    pending: list[torch.Tensor] = []
-    failures = 0
-    interrupted = False
-    window = (start, time.perf_counter())
-    t0 = window[1]
-    bar = tqdm(total=iters, initial=start, unit="it", dynamic_ncols=True, disable=not (cfg.progress and d.main), desc="training")
-    content_iter, style_iter = iter(content_loader), iter(style_loader)
-    stop = _StopFlag(info) if not d.enabled else None
-    try:
-        if stop:
-            stop.__enter__()
-        for step in range(start, iters):
-            lr = lr_at(fixed["lr"], fixed["lr_decay"], step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            content, content_fail = next(content_iter)
-            style, style_fail = next(style_iter)
-            failures += int(content_fail.sum()) + int(style_fail.sum())
-            content = content.to(device, non_blocking=True)
-            style = style.to(device, non_blocking=True)
-            with autocast():
-                loss_c, loss_s = adain_losses(encoder, model, content, style)
-                loss_c = fixed["content_weight"] * loss_c
-                loss_s = fixed["style_weight"] * loss_s
-                loss = loss_c + loss_s
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            pending.append(torch.stack([loss.detach(), loss_c.detach(), loss_s.detach()]).float())
+    # the loop ----------------------------------------------------------------------------------
+    def step(self, step: int, batches: tuple[Any, Any]) -> tuple[float, torch.Tensor, int]:
+        """One optimisation step: (lr, the losses [total, content, style], decode failures)."""
+        fixed = self.fixed
+        lr = lr_at(fixed["lr"], fixed["lr_decay"], step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        (content, content_fail), (style, style_fail) = batches
+        failures = int(content_fail.sum()) + int(style_fail.sum())
+        content = content.to(self.device, non_blocking=True)
+        style = style.to(self.device, non_blocking=True)
+        with self.autocast():
+            loss_c, loss_s = adain_losses(self.encoder, self.model, content, style)
+            loss_c = fixed["content_weight"] * loss_c
+            loss_s = fixed["style_weight"] * loss_s
+            loss = loss_c + loss_s
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return lr, torch.stack([loss.detach(), loss_c.detach(), loss_s.detach()]).float(), failures
 
-            it = step + 1
-            stopping = bool(stop and stop.set)
-            row: dict[str, float] | None = None
-            if it % cfg.log_every == 0 or it == iters or stopping:
-                means = distributed.mean_across(torch.stack(pending).mean(0), d).tolist()
-                pending.clear()
-                now = time.perf_counter()
-                row = {
-                    "iteration": it, "lr": lr, "loss": means[0], "loss_content": means[1], "loss_style": means[2],
-                    "it_per_s": (it - window[0]) / max(now - window[1], 1e-9), "elapsed_s": now - t0, "decode_failures": failures,
-                }  # fmt: skip
-                window = (it, now)
-                history.append(row)
-                if not amp and not all(math.isfinite(v) for v in means):
-                    raise UserError(f"the loss is not finite at iteration {it}; lower --lr, or resume from an earlier checkpoint")
-                if log is not None:
-                    log.row(row)
-                bar.set_postfix(loss=f"{means[0]:.4g}", content=f"{means[1]:.4g}", style=f"{means[2]:.4g}", refresh=False)
-            bar.update(1)
-            if it % cfg.save_every == 0 or it == iters or stopping:
-                save(it, row or (history[-1] if history else None))
-            if it % cfg.sample_every == 0 or it == iters:
-                write_samples(it)
-            if stopping:
-                interrupted = True
-                break
-    finally:
-        if stop:
-            stop.__exit__()
-        bar.close()
-        del content_iter, style_iter  # shuts the DataLoader workers down
-        if log is not None:
-            log.close()
-    if failures:
-        info(f"{failures} samples failed to decode during training and were replaced by the next file")
-    end = history[-1]["iteration"] if history else start
-    return TrainResult(run_dir=run_dir, iteration=int(end), checkpoint=last_ckpt, record=record, history=history, interrupted=interrupted)
+    def run(self) -> TrainResult:
+        cfg, d, iters, start = self.cfg, self.d, self.iters, self.start
+        history: list[dict[str, float]] = []
+        pending: list[torch.Tensor] = []
+        failures = 0
+        interrupted = False
+        window = (start, time.perf_counter())
+        t0 = window[1]
+        bar = tqdm(total=iters, initial=start, unit="it", dynamic_ncols=True, disable=not (cfg.progress and d.main), desc="training")
+        content_iter, style_iter = iter(self.content_loader), iter(self.style_loader)
+        stop = _StopFlag(self.info) if not d.enabled else None
+        try:
+            if stop:
+                stop.__enter__()
+            for step in range(start, iters):
+                lr, losses, failed = self.step(step, (next(content_iter), next(style_iter)))
+                failures += failed
+                pending.append(losses)
+                it = step + 1
+                stopping = bool(stop and stop.set)
+                row: dict[str, float] | None = None
+                if it % cfg.log_every == 0 or it == iters or stopping:
+                    means = distributed.mean_across(torch.stack(pending).mean(0), d).tolist()
+                    pending.clear()
+                    now = time.perf_counter()
+                    row = {
+                        "iteration": it, "lr": lr, "loss": means[0], "loss_content": means[1], "loss_style": means[2],
+                        "it_per_s": (it - window[0]) / max(now - window[1], 1e-9), "elapsed_s": now - t0, "decode_failures": failures,
+                    }  # fmt: skip
+                    window = (it, now)
+                    history.append(row)
+                    if not self.amp and not all(math.isfinite(v) for v in means):
+                        raise UserError(f"the loss is not finite at iteration {it}; lower --lr, or resume from an earlier checkpoint")
+                    if self.log is not None:
+                        self.log.row(row)
+                    bar.set_postfix(loss=f"{means[0]:.4g}", content=f"{means[1]:.4g}", style=f"{means[2]:.4g}", refresh=False)
+                bar.update(1)
+                if it % cfg.save_every == 0 or it == iters or stopping:
+                    self.save(it, row or (history[-1] if history else None))
+                if it % cfg.sample_every == 0 or it == iters:
+                    self.write_samples(it)
+                if stopping:
+                    interrupted = True
+                    break
+        finally:
+            if stop:
+                stop.__exit__()
+            bar.close()
+            del content_iter, style_iter  # shuts the DataLoader workers down
+            if self.log is not None:
+                self.log.close()
+        if failures:
+            self.info(f"{failures} samples failed to decode during training and were replaced by the next file")
+        end = history[-1]["iteration"] if history else start
+        return TrainResult(self.run_dir, int(end), self.last_ckpt, self.record, history=history, interrupted=interrupted)
