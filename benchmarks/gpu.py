@@ -4,7 +4,7 @@
 
 torch CUDA FP32 / FP16 / FP16 channels-last / + CUDA graphs / torch.compile for both
 families at 512x512, 720p and 1080p; ONNX Runtime CUDA where onnxruntime-gpu is installed
-(TensorRT: not yet, its runner is unverified and not wired as an engine);
+(TensorRT engines are not an engine of the runtime yet);
 the reference; the live pipeline per stage; video conversion end to end. Writes
 OUT_DIR/gpu.json and OUT_DIR/gpu.png; then the stabiliser's cost beside the CUDA engine
 (``benchmarks.temporal_device``: OUT_DIR/temporal_device.json).

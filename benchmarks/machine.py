@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import re
 import socket
 
 
@@ -73,9 +74,7 @@ def _nvidia_driver() -> str | None:
 def slug(info: dict[str, object]) -> str:
     """A short file-name-safe name for the machine: GPU name, else CPU model, and cores."""
     gpu = info.get("gpu")
-    base = gpu["name"] if isinstance(gpu, dict) else f"{info['cpu']}-{info['cores']}c"
-    import re
-
+    base = gpu["name"] if isinstance(gpu, dict) else str(info["cpu"])
     text = re.sub(r"\((r|tm)\)|@.*$", "", str(base), flags=re.IGNORECASE)
     name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:50]
     return name if isinstance(gpu, dict) else f"{name}-{info['cores']}c"

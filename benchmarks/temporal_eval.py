@@ -16,10 +16,9 @@ carried across a cut). Also: the stabiliser's own cost (analysis + blend, sequen
 output sizes from 360p to 1080p.
 
 Weights: Magenta's real weights (imported from ../shared/weights/magenta into a temporary
-store); AdaIN only with random weights in the release layout (no official weights are
-reachable here), whose pictures mean nothing but whose flicker and speed are measured
-the same way. ``--threads`` sets torch's and OpenCV's thread counts (1 by default: on the
-shared 2-core machine, 2 torch threads beside other jobs ran 5-10x slower and erratically).
+store); AdaIN with random weights in the release layout, whose pictures mean nothing but
+whose flicker and speed are measured the same way. ``--threads`` sets torch's and OpenCV's
+thread counts (default 1: on a small shared machine more threads make the figures erratic).
 """
 
 from __future__ import annotations

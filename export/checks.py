@@ -7,7 +7,7 @@
    (``trt_supported_ops.txt``, from onnx-tensorrt's docs/operators.md), plus the
    restrictions that apply to our graphs: UINT8 only as graph input/output, Reduce* axes
    as initializers, Conv weights as initializers, supported Resize modes, and Resize given
-   ``sizes`` rather than ``scales`` (DESIGN.md section 4).
+   ``sizes`` rather than ``scales`` (docs/architecture.md, "Traps").
 3. In a graph with FP16 tensors: every convolution / matrix product runs in FP16, and no
    reduction (means, variances, sums, the norm layers) nor square root / reciprocal (the
    std) runs in FP16, nor any arithmetic feeding a reduction (``x - mean``, its square),
@@ -160,7 +160,7 @@ def _check_resize(node: onnx.NodeProto, where: str) -> list[str]:
     if _attr(node, "keep_aspect_ratio_policy", "stretch") != "stretch":
         problems.append(f"{where}: keep_aspect_ratio_policy must be stretch")
     if len(node.input) < 4 or not node.input[3]:
-        problems.append(f"{where}: uses scales, not sizes (DESIGN.md: give TensorRT sizes)")
+        problems.append(f"{where}: uses scales, not sizes (TensorRT needs sizes)")
     return problems
 
 

@@ -16,7 +16,7 @@ FP16 policy (``fp16_policy``): the module is converted with ``.half()`` and run 
 torch function mode that
   1. computes every statistic (mean, var, std, sum, the norm layers) in float32, whatever
      the input dtype: the squared term of a variance overflows FP16 once |x - mean| > 256
-     (DESIGN.md section 4). The arithmetic that consumes the statistics (AdaIN's and the
+     (docs/architecture.md, "Traps"). The arithmetic that consumes the statistics (AdaIN's and the
      conditional instance norm's scale and shift) then runs in float32 by ordinary type
      promotion (FP16 x FP32 -> FP32);
   2. casts the input of every convolution / linear layer to the dtype of its weights, so

@@ -1,7 +1,7 @@
 """Small, explicit rewrites of exported ONNX graphs (onnx only, no torch).
 
 - ``resize_scales_to_sizes``: every ``Resize`` with constant integer ``scales`` gets
-  ``sizes = Shape(X) * scales`` instead (DESIGN.md section 4: TensorRT, use ``sizes``).
+  ``sizes = Shape(X) * scales`` instead (docs/architecture.md, "Traps").
 - ``wrap_frames_uint8_nhwc``: frames in and out as uint8 NHWC RGB, the conversion inside
   the graph, so the host only copies bytes (see export/README.md for the measurement).
 - ``expose``: add an internal tensor as an extra graph output (tests compare the float core).

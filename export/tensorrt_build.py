@@ -1,9 +1,9 @@
 """Build TensorRT engines from the exported ONNX graphs (TensorRT 10.x and 11.x Python API).
 
-NOT YET VERIFIED ON A TENSORRT MACHINE: TensorRT could not be installed where this was
-written (see export/README.md). The code follows TensorRT's documented Python API; what
-can be checked without TensorRT (shape parsing, engine keys, refusing stale or foreign
-engines, the CLI's error messages) is tested, the build itself is not.
+Unverified: written to TensorRT's documented Python API and not yet run with TensorRT
+(README.md, "Limits"). What can be checked without TensorRT (shape parsing, engine keys,
+refusing stale or foreign engines, the CLI's error messages) is tested; the build is tested
+where ``tensorrt`` imports and a GPU exists.
 
 Torch-free; ``tensorrt`` and ``cuda-python`` are imported lazily, inside functions.
 

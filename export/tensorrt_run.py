@@ -1,7 +1,6 @@
 """A small TensorRT engine runner: numpy arrays in, numpy arrays out (TensorRT 10.x / 11.x).
 
-NOT YET VERIFIED ON A TENSORRT MACHINE (see export/README.md). Written to TensorRT's
-documented name-based tensor API (``num_io_tensors``, ``get_tensor_name``,
+Unverified (README.md, "Limits"): written to TensorRT's documented name-based tensor API (``num_io_tensors``, ``get_tensor_name``,
 ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``), with device memory
 from cuda-python's runtime bindings. Torch-free.
 
@@ -9,7 +8,7 @@ from cuda-python's runtime bindings. Torch-free.
     with TrtRunner(data) as run:
         out = run({"frames": frames_u8, "style_vector": vec, "alpha": np.array([1.0], np.float32)})
 
-Device buffers are allocated once per input shape (DESIGN.md section 4), not per call.
+Device buffers are allocated once per input shape (docs/architecture.md, "Traps"), not per call.
 """
 
 from __future__ import annotations

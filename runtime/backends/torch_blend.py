@@ -3,7 +3,7 @@
 The CUDA torch engine hands its stylised frames over as device tensors; warping the previous
 output (``grid_sample``), mixing, the detail gain and the conversion to bytes all stay on
 the GPU, and one uint8 frame comes back over PCIe. Only the flow and trust maps of the
-CPU-side analysis go up, at the analysis resolution (shorter side <= 160: ~0.3 MB a frame).
+CPU-side analysis go up, at the analysis resolution (small).
 
 Each operation matches its OpenCV counterpart in ``CpuBlender`` (bilinear sampling at
 x + flow(x) with edges replicated = ``grid_sample(align_corners=True, padding_mode="border")``;

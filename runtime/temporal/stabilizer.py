@@ -9,8 +9,7 @@ For each frame, in order:
    input (so moving objects the flow got wrong, lighting jumps and cuts the cut test missed
    get no blending). A cut, a new frame size, or a frame where almost nothing can be trusted
    resets the state.
-2. the engine stylises the frame (with the feature-statistics state, where the engine takes
-   one: ``runtime.temporal.stats``; it is restarted at the frames ``analyse`` reset).
+2. the engine stylises the frame.
 3. ``blend(stylised, motion)`` warps the previous *output* onto this frame with that flow
    (upscaled to the output size) and mixes it in with the trust weight times ``blend``:
    out = w * warp(prev_out) + (1 - w) * stylised. Recursive, so along a well-tracked path
@@ -20,28 +19,18 @@ For each frame, in order:
 
 Nothing crosses a cut: after a reset the output is exactly the per-frame stylisation.
 
-Where it runs (measured: ``benchmarks/temporal_eval.py`` and ``benchmarks/temporal_device.py``,
-results in ``benchmarks/results/``):
+Where each part runs (docs/architecture.md, "Temporal stabilisation"; the costs are in
+``benchmarks/README.md``):
 
-- the analysis, on the CPU with OpenCV, always. It works on frames of a shorter side of at
-  most 128 (``flow_side``), so its cost hardly grows with the output size (one core here:
-  12-17 ms a frame from 360p to 1080p: ``benchmarks/results/temporal_cpu.json``). It depends on the input only, so
-  ``process`` runs it in a worker thread while the engine stylises the frame, or, where
-  the frames were handed to ``prefetch`` as they were decoded (``stylize video``), a thread
-  pool has done it ahead (``runtime.temporal.analysis.LookAhead``).
-- the warp and mix (``runtime.temporal.blend``), where the stylised frames are. For host
-  engines (ONNX Runtime, torch on the CPU) with OpenCV: ``prepare`` (the previous output
-  warped, the detail gain: 9 / 27 / 56 ms at 360p / 720p / 1080p) joins the analysis in
-  the worker, the mix and detail boost (``blend``: 1.2-3.3 ms at shorter sides of 128-192,
-  8 / 29 / 50 ms at 360p / 720p / 1080p) stay on the critical path. Beside the CPU engines
-  measured (Magenta at 128 and 192) that cost 4-8% of the throughput when the worker found
-  a free core, up to 16-17% when other jobs kept both cores busy. torch's CPU kernels do the same
-  blend 4-5x slower (70 / 292 / 507 ms, both parts), so the CPU keeps OpenCV. For the CUDA torch engine
-  the blend runs on the GPU (``TorchBlender``), on the engine's output before it is
-  converted to bytes: a few memory-bound passes over the frame, instead of 130 ms of CPU
-  work a frame at 1080p beside an engine that takes 6 ms. Its cost on a GPU is measured by
-  ``python -m stylize.benchmarks.temporal_device`` (not yet run on a GPU: no GPU was lent to the
-  session that wrote it).
+- the analysis, on the CPU with OpenCV, always, on small frames (``flow_side``), so its cost
+  hardly grows with the output size. It depends on the input only, so ``process`` runs it in
+  a worker thread while the engine stylises the frame, or, where the frames were handed to
+  ``prefetch`` as they were decoded (video conversion), a thread pool has done it ahead
+  (``runtime.temporal.analysis.LookAhead``).
+- the warp and mix (``runtime.temporal.blend``), where the stylised frames are: with OpenCV
+  on the host for host engines (``prepare``, the previous output warped and the detail gain,
+  joins the analysis in the worker; the mix stays on the critical path), and in torch on
+  the GPU for the CUDA torch engine (``TorchBlender``), before its frames become bytes.
 """
 
 from __future__ import annotations
@@ -65,7 +54,7 @@ class TemporalSettings:
     max_gain: float = 2.0  # detail restoration: high-pass gain limit (1: none; see ``restore_detail``)
     flow_side: int = 128  # the flow runs on frames of this shorter side at most (``analysis.flow_side``)
     flow_method: str = "farneback"  # see ``SETTINGS`` for why not DIS
-    cubic: bool = False  # bicubic warping of the previous output (2.5x the cost; detail restoration makes up the difference)
+    cubic: bool = False  # bicubic warping of the previous output (dearer; the detail restoration does the same job)
     photo_lo: float = 0.03  # |input - warped previous input| (gray, [0, 1]): full trust below ...
     photo_hi: float = 0.10  # ... none above
     fb_check: bool = False  # forward-backward flow check (a second flow); else the photometric check alone
@@ -73,17 +62,10 @@ class TemporalSettings:
     gain_every: int = 2  # measure the detail gain every n-th frame, carry it along the flow between
 
 
-# Flow: Farneback at a shorter side of 128, one direction, trust from the photometric check
-# alone. Chosen over DIS ("fast", 160 px, forward-backward checked: the first choice) by the
-# warping error measured with *both* metric flows (DIS "medium" and Farneback, at the stylised
-# size), since a metric whose flow resembles the stabiliser's rewards it: Magenta, 192 px, 36
-# frames of bikes / sintel / cutBunny / realshort, error of `on` over per-frame under the
-# worse of the two metrics: DIS 0.60 / 0.52 / 0.38 / 0.26, this 0.37 / 0.28 / 0.32 / 0.22 (also
-# better under the DIS metric alone on three clips), with the texture kept (high-pass energy
-# 0.93-1.03 of per-frame, DIS 0.86-0.95) and less smearing on the bikes pan. Farneback with the
-# backward check was worse (0.45 / 0.33 / 0.32 / 0.22) and twice the cost. Cost: ~18 ms a frame
-# on one core here at 128 px against DIS's ~11 ms at 160 px (12-17 ms a frame in
-# ``benchmarks/results/temporal_cpu.json``), analysed ahead or beside the engine.
+# Farneback at a shorter side of 128, one direction, trust from the photometric check alone:
+# chosen over DIS (with and without a forward-backward check) by the warping error under *both*
+# metric flows, since a metric whose flow resembles the stabiliser's rewards it, and by the
+# texture kept (benchmarks/README.md, "Temporal stabilisation").
 SETTINGS: dict[str, TemporalSettings] = {
     "on": TemporalSettings(blend=0.7, max_gain=2.0),
     "strong": TemporalSettings(blend=0.85, max_gain=1.5),

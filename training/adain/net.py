@@ -5,7 +5,7 @@ keys of the release files ``vgg_normalised.pth`` (53 modules, to relu5_4, with t
 conv that folds the Caffe mean/BGR conversion into the weights) and ``decoder.pth`` (29
 modules), so both load with ``strict=True``. Pixels go in as RGB in [0, 1], unnormalised.
 
-Details parity depends on (DESIGN.md section 4): ceil-mode max-pooling, reflection padding,
+Details parity depends on (docs/architecture.md, "Traps"): ceil-mode max-pooling, reflection padding,
 nearest upsampling, unbiased variance + 1e-5, no output clamp. Sides not divisible by 8 make
 the decoder's output larger than the input; ``AdaINStylizer`` crops it back.
 """
@@ -76,7 +76,7 @@ def calc_mean_std(feat: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, t
     """Per-channel mean and std over space, [N, C] each; unbiased variance + eps.
 
     Computed in float32 whatever the input's dtype: the squared term overflows float16
-    once |x - mean| > 256 (DESIGN.md section 4).
+    once |x - mean| > 256 (docs/architecture.md, "Traps").
     """
     f = feat.float().flatten(2)
     mean = f.mean(dim=2)

@@ -10,8 +10,8 @@ Two sources of weights fill the same layout (``training.adain.net.build_vgg``):
   ImageNet-normalised RGB, ``(x - mean) / std``; that affine map is folded into the leading
   1x1 conv, so pixels go in as RGB in [0, 1] here too. Its convs pad with zeros and its
   poolings floor, and the loader sets the layout's padding and pooling modules accordingly.
-  UNVERIFIED against the real torchvision weights: none are reachable from this environment;
-  only the key mapping and the normalisation folding are tested (with random weights).
+  Unverified against the real torchvision weights: the key mapping and the normalisation
+  folding are tested with random weights.
 
 ``FeatureExtractor`` keeps only the modules up to the deepest layer asked for, freezes the
 weights (so backward computes input gradients only) and makes the ReLUs in-place (the conv

@@ -7,7 +7,7 @@ A frozen VGG-19 to relu4_1 encodes content and style; the decoder maps the AdaIN
 - style loss: sum over relu1_1, relu2_1, relu3_1, relu4_1 of the MSE between the channel means
   plus the MSE between the channel standard deviations of ``g(t)``'s and the style's features.
 
-Statistics and losses are computed in float32 whatever the autocast dtype (DESIGN.md section 4).
+Statistics and losses are computed in float32 whatever the autocast dtype (docs/architecture.md, "Traps").
 """
 
 from __future__ import annotations
