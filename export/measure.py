@@ -23,9 +23,11 @@ Prints Markdown tables; ``--json FILE`` also writes the figures.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -169,36 +171,41 @@ def measure_family(family: str, size: int, repeats: int, threads: int, folder: P
     return result
 
 
-def _print_tables(frames: list[dict[str, object]], families: list[dict[str, object]], threads: int, repeats: int) -> None:
-    import torch
-
-    load = "/".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"# export.measure: torch {torch.__version__}, onnxruntime {ort.__version__}, {threads} threads, median of {repeats}, load average at the end {load}\n")
-    print("## Frame format: conversion uint8 NHWC <-> float32 NCHW, per frame\n")
-    print("| frame | numpy in (ms) | numpy out (ms) | numpy total (ms) | in-graph, ORT CPU (ms) | uint8 MB | float32 MB |")
-    print("|---|---|---|---|---|---|---|")
+def tables(frames: list[dict[str, object]], families: list[dict[str, object]]) -> str:
+    """The figures as Markdown tables (printed by ``main``, and in benchmarks/README.md)."""
+    lines = ["Frame format: conversion uint8 NHWC <-> float32 NCHW, per frame", ""]
+    lines += ["| frame | numpy in (ms) | numpy out (ms) | numpy total (ms) | in-graph, ORT CPU (ms) | uint8 MB | float32 MB |", "|---|---|---|---|---|---|---|"]
     for r in frames:
         total = r["numpy_pre_ms"] + r["numpy_post_ms"]
-        print(
+        lines.append(
             f"| {r['size']} | {r['numpy_pre_ms']:.1f} | {r['numpy_post_ms']:.1f} | {total:.1f} | "
             f"{r['graph_pre_post_ms']:.1f} | {r['uint8_mb']:.1f} | {r['float32_mb']:.1f} |"
         )
-    print("\n## Graphs (random weights)\n")
-    print("| family | graph | MB | nodes | Conv | Cast | export s (both graphs, checks included) |")
-    print("|---|---|---|---|---|---|---|")
+    lines += ["", "Graphs (random weights)", ""]
+    lines += ["| family | graph | MB | nodes | Conv | Cast | export s (both graphs, checks included) |", "|---|---|---|---|---|---|---|"]
     for fam in families:
         for name, g in fam["graphs"].items():
-            print(f"| {fam['family']} | {name} | {g['mb']:.1f} | {g['nodes']} | {g['conv']} | {g['cast']} | {g['export_s']:.0f} |")
-    print("\n## CPU latency, batch 1, ms per frame (style encoder: ms per style image)\n")
-    print("| family | frame | PyTorch FP32 | ORT FP32 float NCHW | ORT FP32 float NCHW + host conversion | ORT FP32 uint8 NHWC | ORT FP16 graph (CPU upcasts) | style | PyTorch encoder | ORT encoder |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+            lines.append(f"| {fam['family']} | {name} | {g['mb']:.1f} | {g['nodes']} | {g['conv']} | {g['cast']} | {g['export_s']:.0f} |")
+    lines += ["", "CPU latency, batch 1, ms per frame (style encoder: ms per style image)", ""]
+    lines += [
+        "| family | frame | PyTorch FP32 | ORT FP32 float NCHW | ORT FP32 float NCHW + host conversion | ORT FP32 uint8 NHWC | ORT FP16 graph (CPU upcasts) | style | PyTorch encoder | ORT encoder |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for fam in families:
         m = fam["ms"]
-        print(
+        lines.append(
             f"| {fam['family']} | {fam['size']}x{fam['size']} | {m['torch_fp32_stylizer']:.0f} | {m['ort_fp32_float_nchw']:.0f} | "
             f"{m['ort_fp32_float_nchw_with_host_conversion']:.0f} | {m['ort_fp32_uint8_nhwc']:.0f} | {m['ort_fp16_uint8_nhwc']:.0f} | "
             f"{fam['style_size']}x{fam['style_size']} | {m['torch_fp32_encoder']:.0f} | {m['ort_fp32_encoder']:.0f} |"
         )
+    return "\n".join(lines)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,9 +224,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         families = [measure_family(f, args.size, args.repeats, args.threads, folder) for f in args.families]
-    _print_tables(frames, families, args.threads, args.repeats)
+    load = "/".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"export.measure: {args.threads} threads, median of {args.repeats}, load average at the end {load}\n")
+    print(tables(frames, families))
     if args.json:
-        args.json.write_text(json.dumps({"frames": frames, "families": families}, indent=2))
+        record = {
+            "command": " ".join(["python -m stylize.export.measure", *(argv if argv is not None else sys.argv[1:])]),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "libraries": {"torch": _version("torch"), "onnxruntime": ort.__version__, "onnx": _version("onnx")},
+            "frames": frames,
+            "families": families,
+        }
+        args.json.write_text(json.dumps(record, indent=2))
     return 0
 
 
