@@ -144,14 +144,3 @@ def test_console_script_help_and_exit_code(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.startswith("stylize: error:")
 
-
-def test_runtime_imports_without_torch() -> None:
-    code = (
-        "import sys, importlib\n"
-        "for m in ['stylize.cli', 'stylize.runtime.store', 'stylize.runtime.images', 'stylize.runtime.engine', 'stylize.runtime.stills', 'stylize.runtime.backends']:\n"
-        "    importlib.import_module(m)\n"
-        "from stylize.cli import build_parser; build_parser()\n"
-        "bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]\n"
-        "assert not bad, bad\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)

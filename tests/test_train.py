@@ -28,7 +28,7 @@ from stylize.training.train.data import CropDataset, EndlessSampler, make_loader
 from stylize.training.train.logs import read_log  # noqa: E402
 
 SMALL = dict(batch=2, size=64, load_size=64, log_every=1, workers=0, progress=False)
-SMALL_ARGS = ["--batch", "2", "--crop-size", "64", "--load-size", "64", "--log-every", "1", "--quiet"]
+SMALL_ARGS = ["--batch-size", "2", "--crop-size", "64", "--load-size", "64", "--log-every", "1", "--quiet"]
 # Same process, same thread count, same data: a resumed step repeats the uninterrupted one
 # up to float summation order; 1e-5 relative is far above that and far below a real change.
 RESUME_RTOL = 1e-5
@@ -164,8 +164,8 @@ def test_stopped_at_ten_and_resumed_matches_the_uninterrupted_run(run30, store: 
         for key in ("loss", "loss_content", "loss_style", "lr"):
             assert row[key] == pytest.approx(ref[key], rel=RESUME_RTOL), (row["iteration"], key)
     # the resumed run refuses changed settings, and a new run refuses to overwrite it
-    code, _, err = _cli(capsys, store, "train", "--name", "stopped", "--resume", "--iters", "12", "--batch", "4")
-    assert code == 2 and "--batch 4 (the run has 2)" in err
+    code, _, err = _cli(capsys, store, "train", "--name", "stopped", "--resume", "--iters", "12", "--batch-size", "4")
+    assert code == 2 and "--batch-size 4 (the run has 2)" in err
     code, _, err = _cli(capsys, store, *common, "--iters", "3")
     assert code == 2 and "already has checkpoints" in err and "--resume" in err
 
@@ -220,7 +220,7 @@ def test_torchrun_two_processes_match_one_with_twice_the_batch(run30, store: Sto
     """DDP as users start it: torchrun, two processes of batch 1 see and learn what one of batch 2 does."""
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "stylize",
             "--home", str(store.root), "train", "--content-dir", str(folders["content"]), "--style-dir", str(folders["style"]),
-            "--name", "ddp", "--iters", "3", "--batch", "1", "--crop-size", "64", "--load-size", "64", "--log-every", "1",
+            "--name", "ddp", "--iters", "3", "--batch-size", "1", "--crop-size", "64", "--load-size", "64", "--log-every", "1",
             "--workers", "0", "--quiet"]  # fmt: skip
     done = subprocess.run(argv, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -65,7 +65,7 @@ def _settle_globals(args: argparse.Namespace) -> None:
     command it does not apply to."""
     for name in GLOBAL:
         option = OPTIONS[name]
-        if not hasattr(args, option.dest):
+        if option.dest not in vars(args):
             setattr(args, option.dest, option.default)
         elif name not in args.uses and name not in ("home", "quiet"):
             raise UserError(f"{option.flag} does not apply to `stylize {args.command}`")

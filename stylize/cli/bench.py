@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 from stylize.cli.common import command
@@ -27,8 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("torch") is None:
-        raise UserError("the benchmarks measure the PyTorch reference too: pip install 'stylize[train,export]'")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UserError("the benchmarks measure the PyTorch reference too: pip install 'stylize[train,export]'") from None
     from stylize.benchmarks import run as bench
     from stylize.benchmarks.machine import slug
 

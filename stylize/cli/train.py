@@ -21,7 +21,7 @@ examples:
   stylize train --content-dir photos/ --style-dir paintings/ --init adain-decoder --iters 5000 --name tuned
   stylize train --name my-decoder --resume                 # continue after a stop
   stylize image photo.jpg --style s.jpg --weights my-decoder -o out.png
-  torchrun --nproc-per-node=4 -m stylize train --content-dir ... --style-dir ...   # 4 GPUs, --batch per GPU
+  torchrun --nproc-per-node=4 -m stylize train --content-dir ... --style-dir ...   # 4 GPUs, --batch-size per GPU
 
 The VGG-19 encoder comes from the store (adain-vgg); training never uses random encoder
 weights. Checkpoints, log.csv, TensorBoard logs and sample grids go to the run folder
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     data.add_argument("--style-dir", type=Path, metavar="DIR", help="folder of style images, searched recursively")
     data.add_argument("--crop-size", type=int, metavar="S", help="random crop size, a multiple of 8 (default 256)")
     data.add_argument("--load-size", type=int, metavar="L", help="shorter side the images are resized to before cropping (default 512)")
-    data.add_argument("--batch", type=int, metavar="B", help="images per batch (per process under torchrun; default 8)")
+    data.add_argument("--batch-size", type=int, metavar="B", help="images per batch (per process under torchrun; default 8)")
     data.add_argument("--workers", type=int, metavar="N", help="DataLoader worker processes (default min(4, CPU cores))")
     opt = p.add_argument_group("optimisation (new runs; a resumed run keeps its own)")
     opt.add_argument("--iters", type=int, metavar="N", help="train until iteration N (default 160000; a resumed run: its own)")
@@ -80,7 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
         run_dir=str(args.run_dir) if args.run_dir else None,
         resume=args.resume,
         init=args.init,
-        batch=args.batch,
+        batch=args.batch_size,
         size=args.crop_size,
         load_size=args.load_size,
         lr=args.lr,

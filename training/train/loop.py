@@ -52,6 +52,7 @@ FIXED_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "vgg": "adain-vgg",
 }
+_FLAGS = {"batch": "--batch-size", "size": "--crop-size"}  # the command line's names of the settings above
 SAMPLE_PAIRS = 4
 DEFAULT_ITERS = 160_000  # the paper's and pytorch-AdaIN's
 
@@ -113,7 +114,7 @@ def _resolve_fixed(cfg: TrainConfig, saved: dict[str, Any] | None) -> dict[str, 
         else:
             values[key] = saved[key]
             if given is not None and given != saved[key]:
-                conflicts.append(f"--{key.replace('_', '-')} {given} (the run has {saved[key]})")
+                conflicts.append(f"{_FLAGS.get(key, '--' + key.replace('_', '-'))} {given} (the run has {saved[key]})")
     if conflicts:
         raise UserError("a resumed run keeps its settings; drop or fix " + ", ".join(conflicts))
     return values
@@ -122,7 +123,7 @@ def _resolve_fixed(cfg: TrainConfig, saved: dict[str, Any] | None) -> dict[str, 
 def _validate(cfg: TrainConfig, fixed: dict[str, Any], iters: int) -> None:
     checks = [
         (iters >= 1, "--iters must be at least 1"),
-        (fixed["batch"] >= 1, "--batch must be at least 1"),
+        (fixed["batch"] >= 1, "--batch-size must be at least 1"),
         (fixed["size"] >= SIZE_MULTIPLE and fixed["size"] % SIZE_MULTIPLE == 0, f"--crop-size must be a positive multiple of {SIZE_MULTIPLE}"),
         (fixed["load_size"] >= fixed["size"], "--load-size must be at least --crop-size (crops are cut from the resized image)"),
         (fixed["lr"] > 0 and fixed["lr_decay"] >= 0, "--lr must be positive and --lr-decay not negative"),
