@@ -155,8 +155,9 @@ class Stylizer:
     ) -> Image:
         """A stylised still: ``Image`` (rgb H x W x 3 float in [0, 1], the content's alpha
         channel where it has one). ``masks``: one per style (white: this style)."""
-        alpha, style_weights = check("alpha", alpha), check("style_weights", style_weights)
-        preserve_color, size, max_pixels = check("preserve_color", preserve_color), check("size", size), check("max_pixels", max_pixels)
+        alpha, style_weights, preserve_color, size, max_pixels = _checked(
+            alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, max_pixels=max_pixels
+        )
         styles = _as_list(style)
         masks = None if masks is None else _as_list(masks)
         options.check_style_count(styles, style_weights, masks)
@@ -209,9 +210,10 @@ class Stylizer:
     ) -> VideoReport:
         """A video file, URL, image folder or glob -> a video file (audio and timing kept) or
         a folder of PNG frames (``output`` ending in '/'). See ``stylize video --help``."""
-        alpha, style_weights, preserve_color = check("alpha", alpha), check("style_weights", style_weights), check("preserve_color", preserve_color)
-        size, temporal, batch = check("size", size), check("temporal", temporal), check("batch", batch)
-        crf, preset, fps = check("crf", crf), check("preset", preset), check("fps", fps)
+        alpha, style_weights, preserve_color, size, temporal, batch, crf, preset, fps = _checked(
+            alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, temporal=temporal,
+            batch=batch, crf=crf, preset=preset, fps=fps,
+        )  # fmt: skip
         styles = _as_list(style)
         options.check_style_count(styles, style_weights)
         check_request(source, output, batch, crf, preset, fps)  # before anything is loaded
@@ -247,8 +249,9 @@ class Stylizer:
     ) -> Iterator[np.ndarray]:
         """Stylise a stream of RGB uint8 frames (H x W x 3, one size), in order: the frames
         come out as RGB uint8 at the stylised size (``size`` as for ``video``)."""
-        alpha, style_weights, preserve_color = check("alpha", alpha), check("style_weights", style_weights), check("preserve_color", preserve_color)
-        size, temporal, batch = check("size", size), check("temporal", temporal), check("batch", batch)
+        alpha, style_weights, preserve_color, size, temporal, batch = _checked(
+            alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, temporal=temporal, batch=batch
+        )
         options.check_style_count(_as_list(style), style_weights)
         process: FrameStylizer | None = None
         target = None
@@ -290,8 +293,7 @@ class Stylizer:
     ) -> LiveReport:
         """A camera (index), stream URL or video file stylised as it comes, shown in a
         window and/or recorded, until q, the end of the source or ``frames`` frames."""
-        alpha, preserve_color = check("alpha", alpha), check("preserve_color", preserve_color)
-        size, temporal = check("size", size), check("temporal", temporal)
+        alpha, preserve_color, size, temporal = _checked(alpha=alpha, preserve_color=preserve_color, size=size, temporal=temporal)
         styles = _as_list(style)
         if not 1 <= len(styles) <= 9:
             raise UserError(f"give 1 to 9 styles (keys 1-9), got {len(styles)}")
@@ -375,6 +377,11 @@ class LiveReport:
 
 
 # inputs ---------------------------------------------------------------------------------------
+def _checked(**values: Any) -> list[Any]:
+    """Each argument through its option's parser (``stylize.options.check``), in order."""
+    return [check(name, value) for name, value in values.items()]
+
+
 def _as_list(x: Any) -> list[Any]:
     if x is None:
         return []

@@ -85,7 +85,6 @@ def test_stabiliser_blends_on_the_gpu_like_on_the_host(data_dir) -> None:  # noq
     import copy
 
     from stylize.runtime.frames import FrameStylizer
-    from stylize.runtime.temporal import Stabilizer
     from stylize.runtime.video.reader import iter_frames
 
     frames = []
@@ -98,8 +97,8 @@ def test_stabiliser_blends_on_the_gpu_like_on_the_host(data_dir) -> None:  # noq
     vec = engine.encode_style(rng_image(256, 256, 7))
     gpu = FrameStylizer(engine, vec, alpha=1.0, luminance_only=False, temporal="on")
     assert gpu.on_device
-    host = FrameStylizer(engine, vec, alpha=1.0, luminance_only=False, temporal="on")
-    host.stabilizer = Stabilizer("on")
+    host = FrameStylizer(engine, vec, alpha=1.0, luminance_only=False, temporal="on", host_blend=True)
+    assert not host.on_device
     off = FrameStylizer(engine, vec, alpha=1.0, luminance_only=False, temporal="off")
     a = np.concatenate([gpu(f[None]) for f in frames])
     b = np.concatenate([host(f[None]) for f in frames])

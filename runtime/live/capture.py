@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,23 +114,19 @@ class Capture:
     def peek(self, timeout: float = 5.0) -> Frame | None:
         """The newest frame without taking it (waits for the first); None when the source
         ended or stayed silent (see ``error``)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._frame is None:
-                if self.ended:
-                    return None
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.error = f"no frame from {self.source} for {timeout:.0f} s"
-                    return None
-                self._cond.wait(remaining)
-            return self._frame
+        return self._wait(lambda f: f is not None, timeout)
 
     def latest(self, timeout: float = 5.0) -> Frame | None:
         """The newest frame not yet taken; None when the source has ended (see ``error``)."""
+        frame = self._wait(lambda f: f is not None and f.index != self._taken, timeout)
+        if frame is not None:
+            self._taken = frame.index
+        return frame
+
+    def _wait(self, ready: Callable[[Frame | None], bool], timeout: float) -> Frame | None:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._frame is None or self._frame.index == self._taken:
+            while not ready(self._frame):
                 if self.ended:
                     return None
                 remaining = deadline - time.monotonic()
@@ -137,7 +134,6 @@ class Capture:
                     self.error = f"no frame from {self.source} for {timeout:.0f} s"
                     return None
                 self._cond.wait(remaining)
-            self._taken = self._frame.index
             return self._frame
 
     def close(self) -> None:
