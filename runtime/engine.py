@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from stylize.runtime.errors import UserError
-from stylize.runtime.models import ModelWeights
+from .errors import UserError
+from .models import ModelWeights
 
 
 @dataclass(frozen=True)

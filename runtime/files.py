@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from stylize.runtime.errors import UserError
+from .errors import UserError
 
 
 @contextlib.contextmanager

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from stylize.runtime.color import keep_luminance
-from stylize.runtime.engine import Engine, to_uint8
-from stylize.runtime.temporal import Stabilizer, make_stabilizer
+from .color import keep_luminance
+from .engine import Engine, to_uint8
+from .temporal import Stabilizer, make_stabilizer
 
 
 class FrameStylizer:

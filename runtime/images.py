@@ -16,9 +16,9 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
-from stylize.runtime.errors import UserError
-from stylize.runtime.files import atomic_output
-from stylize.runtime.sizing import scaled
+from .errors import UserError
+from .files import atomic_output
+from .sizing import scaled
 
 DEFAULT_MAX_PIXELS = 40_000_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pnm"}

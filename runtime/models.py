@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stylize.runtime.errors import UserError
-from stylize.runtime.images import resize, resize_shorter_side
-from stylize.runtime.store import Store, WeightsRecord
+from .errors import UserError
+from .images import resize, resize_shorter_side
+from .store import Store, WeightsRecord
 
 
 @dataclass(frozen=True)

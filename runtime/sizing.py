@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from stylize.runtime.errors import UserError
+from .errors import UserError
 
 
 class Size(NamedTuple):

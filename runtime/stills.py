@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from stylize.runtime.color import keep_luminance
-from stylize.runtime.engine import Engine
-from stylize.runtime.errors import UserError
-from stylize.runtime.images import resize
-from stylize.runtime.models import MIN_SIDE, mix_styles
+from .color import keep_luminance
+from .engine import Engine
+from .errors import UserError
+from .images import resize
+from .models import MIN_SIDE, mix_styles
 
 
 def fit_mask(mask_rgb: np.ndarray, height: int, width: int, source: str = "mask") -> np.ndarray:

@@ -25,8 +25,8 @@ import numpy as np
 import platformdirs
 from safetensors.numpy import load_file, save_file
 
-from stylize.runtime.errors import UserError
-from stylize.runtime.files import atomic_output
+from .errors import UserError
+from .files import atomic_output
 
 ENV_VAR = "STYLIZE_HOME"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

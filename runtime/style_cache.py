@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from stylize.runtime.engine import Engine
-from stylize.runtime.models import prepare_style
-from stylize.runtime.store import Store, sha256_array
+from .engine import Engine
+from .models import prepare_style
+from .store import Store, sha256_array
 
 
 class StyleCache:

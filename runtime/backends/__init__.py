@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 
-from stylize.runtime.engine import Engine
-from stylize.runtime.errors import UserError
-from stylize.runtime.models import ModelWeights
-from stylize.runtime.store import Store
+from ..engine import Engine
+from ..errors import UserError
+from ..models import ModelWeights
+from ..store import Store
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 log = logging.getLogger(__name__)
@@ -44,11 +44,11 @@ def open_engine(store: Store, weights: ModelWeights, backend: str = "auto", devi
     if backend == "torch":
         if importlib.util.find_spec("torch") is None:
             raise UserError("the torch backend needs PyTorch: pip install 'stylize[train]'")
-        from stylize.runtime.backends.torch_backend import TorchEngine
+        from .torch_backend import TorchEngine
 
         return TorchEngine(store, weights, device=device)
     if backend == "onnxruntime":
-        from stylize.runtime.backends.onnxruntime_backend import OnnxRuntimeEngine
+        from .onnxruntime_backend import OnnxRuntimeEngine
 
         return OnnxRuntimeEngine(store, weights, device=device)
     raise UserError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")

@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from stylize.runtime.cores import cpu_cores
-from stylize.runtime.engine import Capabilities, Engine, to_uint8
-from stylize.runtime.errors import UserError
-from stylize.runtime.models import FAMILIES, ModelWeights
-from stylize.runtime.store import Store
+from ..cores import cpu_cores
+from ..engine import Capabilities, Engine, to_uint8
+from ..errors import UserError
+from ..models import FAMILIES, ModelWeights
+from ..store import Store
 
 log = logging.getLogger(__name__)
 GRAPHS = ("style_encoder", "stylizer")

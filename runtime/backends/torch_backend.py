@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from stylize.runtime.engine import Capabilities, Engine
-from stylize.runtime.models import ModelWeights
-from stylize.runtime.store import Store
+from ..engine import Capabilities, Engine
+from ..models import ModelWeights
+from ..store import Store
 
 
 class _GraphedShape:
@@ -173,7 +173,7 @@ class TorchEngine(Engine):
         both)."""
         if not self.device_blend:
             return None
-        from stylize.runtime.backends.torch_blend import TorchBlender
+        from .torch_blend import TorchBlender
 
         return partial(TorchBlender, device=self.device)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from stylize.runtime.temporal.blend import Blender
+from ..temporal.blend import Blender
 
 
 class TorchBlender(Blender):

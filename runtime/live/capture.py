@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stylize.runtime.errors import UserError
+from ..errors import UserError
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Any
 
 import cv2
 
-from stylize.runtime.errors import UserError
+from ..errors import UserError
 
 
 def check_window_support() -> None:

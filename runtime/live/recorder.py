@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stylize.runtime.files import atomic_output
-from stylize.runtime.video.colorspace import BT709
-from stylize.runtime.video.containers import output_format
-from stylize.runtime.video.encoder import VideoFileWriter
-from stylize.runtime.video.timing import Timeline
+from ..files import atomic_output
+from ..video.colorspace import BT709
+from ..video.containers import output_format
+from ..video.encoder import VideoFileWriter
+from ..video.timing import Timeline
 
 _MS = Fraction(1, 1000)
 
@@ -26,7 +26,7 @@ class Recorder:
         self.path = Path(path)
         self.fmt = output_format(self.path)
         if self.fmt is None:
-            from stylize.runtime.errors import UserError
+            from ..errors import UserError
 
             raise UserError(f"--record needs a video file (.mp4, .mkv, ...), not a folder: {self.path}")
         self.fps, self.crf, self.preset = fps, crf, preset

@@ -17,11 +17,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from stylize.runtime.engine import Engine
-from stylize.runtime.frames import FrameStylizer
-from stylize.runtime.images import save_image
-from stylize.runtime.sizing import scaled
-from stylize.runtime.temporal import MODES, Stabilizer
+from ..engine import Engine
+from ..frames import FrameStylizer
+from ..images import save_image
+from ..sizing import scaled
+from ..temporal import MODES, Stabilizer
 
 WINDOW = "stylize live"
 KEYS_HELP = "1-9 style  [ ] alpha  c colour  t temporal  o original  s snapshot  q quit"

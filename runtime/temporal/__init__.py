@@ -9,7 +9,7 @@
 - ``metric``: the flicker metric (warping error, Lai et al. 2018) that ``stylize flicker`` runs.
 """
 
-from stylize.runtime.temporal.stabilizer import MODES, SETTINGS, Motion, Stabilizer, TemporalSettings, make_stabilizer, settings_for
+from .stabilizer import MODES, SETTINGS, Motion, Stabilizer, TemporalSettings, make_stabilizer, settings_for
 
 __all__ = [
     "MODES",

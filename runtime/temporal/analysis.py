@@ -23,9 +23,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from stylize.runtime.cores import cpu_cores
-from stylize.runtime.temporal.cuts import Signature, signature
-from stylize.runtime.temporal.flow import FlowEstimator, fb_error, inside, sample_maps, shrink, to_gray, warp
+from ..cores import cpu_cores
+from .cuts import Signature, signature
+from .flow import FlowEstimator, fb_error, inside, sample_maps, shrink, to_gray, warp
 
 
 @dataclass(frozen=True)

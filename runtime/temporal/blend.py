@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from stylize.runtime.temporal.flow import grid, resize_flow, sample_maps, warp
+from .flow import grid, resize_flow, sample_maps, warp
 
 
 class Blender:

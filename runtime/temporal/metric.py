@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from stylize.runtime.temporal.cuts import CutDetector
-from stylize.runtime.temporal.flow import FlowEstimator, consistent, to_gray, warp
-from stylize.runtime.video.reader import iter_frames
+from ..video.reader import iter_frames
+from .cuts import CutDetector
+from .flow import FlowEstimator, consistent, to_gray, warp
 
 FLOWS = ("dis-fast", "dis-medium", "farneback")
 

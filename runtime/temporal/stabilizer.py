@@ -40,10 +40,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from stylize.runtime.temporal.analysis import Look, LookAhead, look, pair
-from stylize.runtime.temporal.blend import Blender, CpuBlender
-from stylize.runtime.temporal.cuts import CutDetector
-from stylize.runtime.temporal.flow import FlowEstimator
+from .analysis import Look, LookAhead, look, pair
+from .blend import Blender, CpuBlender
+from .cuts import CutDetector
+from .flow import FlowEstimator
 
 MODES = ("off", "on", "strong")
 

@@ -4,13 +4,13 @@ The model is not this package's concern: ``convert_video`` takes any callable th
 RGB uint8 frames (N, H, W, 3) to frames of the same shape. See ``convert.py``.
 """
 
-from stylize.runtime.video.containers import FORMATS, OutputFormat, is_folder_output, output_format
-from stylize.runtime.video.convert import convert_video
-from stylize.runtime.video.image_sequence import natural_key
-from stylize.runtime.video.reader import iter_frames
-from stylize.runtime.video.source import open_source
-from stylize.runtime.video.source_types import Source, SourceInfo
-from stylize.runtime.video.summary import ConversionSummary
+from .containers import FORMATS, OutputFormat, is_folder_output, output_format
+from .convert import convert_video
+from .image_sequence import natural_key
+from .reader import iter_frames
+from .source import open_source
+from .source_types import Source, SourceInfo
+from .summary import ConversionSummary
 
 __all__ = [
     "FORMATS",

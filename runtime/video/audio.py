@@ -21,8 +21,8 @@ from typing import Any
 
 import av
 
-from stylize.runtime.video.containers import OutputFormat
-from stylize.runtime.video.timing import Monotonic
+from .containers import OutputFormat
+from .timing import Monotonic
 
 log = logging.getLogger(__name__)
 

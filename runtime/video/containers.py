@@ -18,7 +18,7 @@ from pathlib import Path
 
 import av
 
-from stylize.runtime.errors import UserError
+from ..errors import UserError
 
 X264_PRESETS = (
     "ultrafast",

@@ -14,17 +14,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from stylize.runtime.files import atomic_output, refuse_overwriting_inputs, use_default_permissions
-from stylize.runtime.sizing import Size, encodable, scaled
-from stylize.runtime.video.containers import OutputFormat, check_encoder_options, output_format
-from stylize.runtime.video.encoder import VideoFileWriter
-from stylize.runtime.video.frames_folder import FramesFolderWriter, atomic_folder, check_frames_folder
-from stylize.runtime.video.pipeline import Pipeline
-from stylize.runtime.video.source import is_url, open_source
-from stylize.runtime.video.source_types import Source
-from stylize.runtime.video.stages import DecodeStage, EncodeStage, FrameWriter, Process, ProcessStage
-from stylize.runtime.video.summary import ConversionSummary
-from stylize.runtime.video.timing import RateConverter, Timeline, as_rate
+from ..files import atomic_output, refuse_overwriting_inputs, use_default_permissions
+from ..sizing import Size, encodable, scaled
+from .containers import OutputFormat, check_encoder_options, output_format
+from .encoder import VideoFileWriter
+from .frames_folder import FramesFolderWriter, atomic_folder, check_frames_folder
+from .pipeline import Pipeline
+from .source import is_url, open_source
+from .source_types import Source
+from .stages import DecodeStage, EncodeStage, FrameWriter, Process, ProcessStage
+from .summary import ConversionSummary
+from .timing import RateConverter, Timeline, as_rate
 
 log = logging.getLogger(__name__)
 

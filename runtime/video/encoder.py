@@ -11,10 +11,10 @@ from typing import Any
 import av
 import numpy as np
 
-from stylize.runtime.video.audio import AudioCounts, AudioMuxer
-from stylize.runtime.video.colorspace import AVCOL_PRI_UNSPECIFIED, AVCOL_RANGE_MPEG, AVCOL_TRC_UNSPECIFIED, ColorTags
-from stylize.runtime.video.containers import OutputFormat
-from stylize.runtime.video.timing import TimedFrame
+from .audio import AudioCounts, AudioMuxer
+from .colorspace import AVCOL_PRI_UNSPECIFIED, AVCOL_RANGE_MPEG, AVCOL_TRC_UNSPECIFIED, ColorTags
+from .containers import OutputFormat
+from .timing import TimedFrame
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation
 
-from stylize.runtime.errors import UserError
-from stylize.runtime.sizing import Size, needs_crop
-from stylize.runtime.video.colorspace import ColorTags, source_colors
-from stylize.runtime.video.source_types import RawFrame, SourceInfo
-from stylize.runtime.video.timing import as_rate
+from ..errors import UserError
+from ..sizing import Size, needs_crop
+from .colorspace import ColorTags, source_colors
+from .source_types import RawFrame, SourceInfo
+from .timing import as_rate
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import cv2
 
-from stylize.runtime.errors import UserError
-from stylize.runtime.video.audio import AudioCounts
-from stylize.runtime.video.timing import TimedFrame
+from ..errors import UserError
+from .audio import AudioCounts
+from .timing import TimedFrame
 
 FRAME_NAME = "frame_{:06d}.png"
 _FRAME_RE = re.compile(r"^frame_\d{6,}\.png$")

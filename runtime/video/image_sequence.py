@@ -13,10 +13,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from stylize.runtime.errors import UserError
-from stylize.runtime.sizing import Size, needs_crop
-from stylize.runtime.video.source_types import RawFrame, SourceInfo
-from stylize.runtime.video.timing import as_rate
+from ..errors import UserError
+from ..sizing import Size, needs_crop
+from .source_types import RawFrame, SourceInfo
+from .timing import as_rate
 
 PREFETCH_FILES = 4  # files decoding ahead of the one being used
 PREFETCH_THREADS = 2  # image decoders (OpenCV releases the GIL)

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from stylize.runtime.sizing import scaled
-from stylize.runtime.video.source import open_source
+from ..sizing import scaled
+from .source import open_source
 
 
 def iter_frames(

@@ -12,10 +12,10 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from stylize.runtime.errors import UserError
-from stylize.runtime.video.ffmpeg_input import FFmpegSource
-from stylize.runtime.video.image_sequence import ImageSequence, list_images
-from stylize.runtime.video.source_types import Source
+from ..errors import UserError
+from .ffmpeg_input import FFmpegSource
+from .image_sequence import ImageSequence, list_images
+from .source_types import Source
 
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _GLOB_CHARS = re.compile(r"[*?\[]")

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from stylize.runtime.video.colorspace import BT709, ColorTags
+from .colorspace import BT709, ColorTags
 
 RawFrame = tuple[np.ndarray, int | None, int | None]
 """(RGB uint8 HxWx3, pts or None, duration or None), times in the source's time base."""

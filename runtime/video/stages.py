@@ -7,10 +7,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from stylize.runtime.video.audio import AudioCounts
-from stylize.runtime.video.pipeline import Channel, StageClock
-from stylize.runtime.video.source_types import Source
-from stylize.runtime.video.timing import RateConverter, TimedFrame, Timeline
+from .audio import AudioCounts
+from .pipeline import Channel, StageClock
+from .source_types import Source
+from .timing import RateConverter, TimedFrame, Timeline
 
 Process = Callable[[np.ndarray], np.ndarray]
 """frames (N, H, W, 3) uint8 RGB -> frames of the same shape and dtype."""

@@ -22,7 +22,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from stylize.runtime.errors import UserError
+from ..errors import UserError
 
 DEFAULT_FPS = 25
 
