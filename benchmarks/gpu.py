@@ -3,9 +3,8 @@
     python -m stylize.benchmarks.gpu OUT_DIR [--quick]
 
 torch CUDA FP32 / FP16 / FP16 channels-last / + CUDA graphs / torch.compile for both
-families at 512x512, 720p and 1080p; ONNX Runtime CUDA where onnxruntime-gpu is installed
-(TensorRT engines are not an engine of the runtime yet);
-the reference; the live pipeline per stage; video conversion end to end. Writes
+families at 512x512, 720p and 1080p; ONNX Runtime CUDA where onnxruntime-gpu is installed;
+TensorRT FP16 and FP32 where it runs (``runtime.backends.tensorrt``); the reference; the live pipeline per stage; video conversion end to end. Writes
 OUT_DIR/gpu.json and OUT_DIR/gpu.png; then the stabiliser's cost beside the CUDA engine
 (``benchmarks.temporal_device``: OUT_DIR/temporal_device.json).
 """
@@ -30,6 +29,10 @@ def gpu_plan(quick: bool = False) -> Plan:
             variants += ["onnxruntime", "onnxruntime-fp16"]
     except ImportError:
         pass
+    from stylize.runtime.backends.tensorrt.keys import tensorrt_unavailable
+
+    if tensorrt_unavailable("cuda") is None:
+        variants += ["tensorrt-fp16", "tensorrt-fp32"]
     cases = [Case(f, v, h, w, repeats=20) for f in ("adain", "magenta") for v in variants for h, w in SIZES]
     cases += [Case(f, "torch-fp16-cl-graphs", 720, 1280, batch=4, repeats=20) for f in ("adain", "magenta")]
     return Plan(

@@ -5,6 +5,7 @@ every frame, no pipelining) and the machine's limit (a large matrix product).
 
     stylize bench --quick [--json FILE]        # CPU, under 2 minutes
     stylize bench                              # the full CPU matrix
+    stylize bench --backend tensorrt           # one backend (tensorrt: on the GPU; see backend_plan)
     python -m stylize.benchmarks.gpu OUT_DIR           # the GPU matrix (see benchmarks/gpu.py)
 
 The JSON schema is documented in benchmarks/README.md.
@@ -134,11 +135,24 @@ TORCH_VARIANTS = {
     "torch-fp16": {"precision": "fp16", "channels_last": False, "cuda_graphs": False, "compile": False},
     "torch-fp16-cl": {"precision": "fp16", "channels_last": True, "cuda_graphs": False, "compile": False},
     "torch-fp16-cl-graphs": {"precision": "fp16", "channels_last": True, "cuda_graphs": True, "compile": False},
-    "torch-fp16-compile": {"precision": "fp16", "channels_last": True, "cuda_graphs": False, "compile": True},
+    "torch-fp16-compile": {"precision": "fp16", "channels_last": True, "cuda_graphs": False, "compile": "inductor"},
+    "torch-fp16-aoti": {"precision": "fp16", "channels_last": True, "cuda_graphs": False, "compile": "aoti"},
 }
 
 
+def _exported(store: Store, weights, precision: str) -> Path:  # noqa: ANN001
+    """The store's graphs of ``precision``, exported first where they are missing."""
+    folder = store.graph_folder(weights.model_id, precision)
+    if not (folder / "stylizer.onnx").is_file():
+        from stylize.export.onnx_export import export_from_store
+
+        export_from_store(store, weights, folder, precision=precision)
+    return folder
+
+
 def open_bench_engine(store: Store, weights, backend: str, device: str):  # noqa: ANN001, ANN201
+    """``torch*`` (TORCH_VARIANTS), ``onnxruntime[-fp16]``, ``tensorrt[-fp16|-fp32]`` (tensorrt:
+    FP16 graphs; its engines are built on the first call, which the timing leaves out)."""
     if backend in TORCH_VARIANTS:
         from stylize.runtime.backends.torch_backend import TorchEngine
 
@@ -147,13 +161,51 @@ def open_bench_engine(store: Store, weights, backend: str, device: str):  # noqa
         from stylize.runtime.backends.onnxruntime_backend import OnnxRuntimeEngine
 
         precision = "fp16" if backend.endswith("fp16") else "fp32"
-        folder = store.graph_folder(weights.model_id, precision)
-        if not (folder / "stylizer.onnx").is_file():
-            from stylize.export.onnx_export import export_from_store
-
-            export_from_store(store, weights, folder, precision=precision)
+        _exported(store, weights, precision)
         return OnnxRuntimeEngine(store, weights, device=device, precision=precision)
+    if backend in ("tensorrt", "tensorrt-fp16", "tensorrt-fp32"):
+        from stylize.runtime.backends.tensorrt.engine import TensorRTEngine
+
+        precision = "fp32" if backend.endswith("fp32") else "fp16"
+        _exported(store, weights, precision)
+        return TensorRTEngine(store, weights, device="cuda" if device == "cpu" else device, precision=precision)
     raise ValueError(f"unknown benchmark backend {backend!r}")
+
+
+def check_backend(backend: str) -> None:
+    """A one-line UserError where ``stylize bench --backend NAME`` cannot run here."""
+    if backend.startswith("tensorrt"):
+        from stylize.runtime.backends.tensorrt.keys import cudart_or_error, gpu_info, onnx_or_error, tensorrt_or_error
+
+        tensorrt_or_error()
+        onnx_or_error()
+        cudart_or_error()
+        gpu_info()
+
+
+def backend_plan(backend: str, quick: bool = False) -> Plan:
+    """``stylize bench --backend NAME``: auto is the CPU plan of every backend (``quick_plan``,
+    ``full_cpu_plan``); torch or onnxruntime that plan's cases of the one backend; tensorrt
+    both families on the GPU (720p; the full run 512x512 and 1080p too), beside the reference
+    there and with the live pipeline and video conversion on TensorRT."""
+    if backend.startswith("tensorrt"):
+        sizes = ((720, 1280),) if quick else ((512, 512), (720, 1280), (1080, 1920))
+        families = ("adain", "magenta")
+        return Plan(
+            device="cuda",
+            cases=[Case(f, backend, h, w, repeats=20) for f in families for h, w in sizes],
+            reference=[(f, 720, 1280) for f in families],
+            live=("magenta", backend, "adain__cutBunny.mp4", 360, 60 if quick else 120),
+            video=("magenta", backend, "adain__cutBunny.mp4", 360),
+            matmul_n=8192,
+        )
+    plan = quick_plan() if quick else full_cpu_plan()
+    if backend == "auto":
+        return plan
+    plan.cases = [c for c in plan.cases if c.backend == backend]
+    plan.live = (plan.live[0], backend, *plan.live[2:]) if plan.live else None
+    plan.video = (plan.video[0], backend, *plan.video[2:]) if plan.video else None
+    return plan
 
 
 def _style_vector(engine, family: str) -> np.ndarray:  # noqa: ANN001
@@ -347,7 +399,7 @@ def run(plan: Plan, store: Store | None = None, progress: bool = True) -> dict[s
         times = time_case(engine, case, device)
         p50 = _pct(times, 50)
         peak_gpu = None
-        if device == "cuda":
+        if device == "cuda" and engine.backend.startswith("torch"):  # torch's allocator sees only its own memory
             import torch
 
             peak_gpu = torch.cuda.max_memory_allocated() / 2**20

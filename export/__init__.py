@@ -7,7 +7,7 @@ tensorrt where present):
 - ``onnx_export``     torch.onnx (dynamo) export, graph passes, metadata, writing the files
 - ``onnx_passes``     graph surgery on ONNX protos (uint8 NHWC frame I/O, Resize sizes, ...)
 - ``checks``          onnx.checker, TensorRT operator support, FP16 reductions walk
-- ``tensorrt_build``  TensorRT builder, engine keys and the store's engine folder
-- ``tensorrt_run``    a small TensorRT engine runner
+- ``tensorrt_build``  ``stylize build-engine``: both graphs' TensorRT engines for chosen profiles
+                      (keys, build and runner: ``stylize.runtime.backends.tensorrt``)
 - ``measure``         ``python -m stylize.export.measure``: sizes, node counts, CPU latency
 """

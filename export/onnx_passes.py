@@ -86,9 +86,31 @@ def resize_scales_to_sizes(model: onnx.ModelProto) -> int:
     return changed
 
 
+def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The graphs held by a node's attributes (the branches of ``If``, the body of ``Loop``)."""
+    graphs = []
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            graphs.append(attr.g)
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            graphs.extend(attr.graphs)
+    return graphs
+
+
+def _used_names(graph: onnx.GraphProto) -> set[str]:
+    """Every tensor name a node of ``graph`` or of its subgraphs reads (subgraphs may read
+    the outer graph's tensors and initializers by name)."""
+    used = set()
+    for node in graph.node:
+        used.update(node.input)
+        for sub in _subgraphs(node):
+            used |= _used_names(sub)
+    return used
+
+
 def remove_unused_initializers(model: onnx.ModelProto) -> None:
     graph = model.graph
-    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    used = _used_names(graph) | {o.name for o in graph.output}
     keep = [t for t in graph.initializer if t.name in used]
     if len(keep) != len(graph.initializer):
         del graph.initializer[:]
@@ -110,10 +132,13 @@ def _dims(value_info: onnx.ValueInfoProto) -> list[str | int]:
 
 
 def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
+    """Rename a tensor wherever it is read or written, subgraphs included."""
     for node in graph.node:
         for i, name in enumerate(node.input):
             if name == old:
                 node.input[i] = new
+        for sub in _subgraphs(node):
+            _rename_tensor(sub, old, new)
         for i, name in enumerate(node.output):
             if name == old:
                 node.output[i] = new

@@ -7,7 +7,10 @@ This is the only module that knows the layout. The root is, in order: an explici
     ROOT/weights/NAME.safetensors      tensors (safetensors, numpy API: no torch needed)
     ROOT/weights/NAME.json             {name, layout, sha256, source, source_sha256, ...}
     ROOT/onnx/MODEL_ID/PRECISION/      exported graphs (style_encoder.onnx, stylizer.onnx)
-    ROOT/engines/...                   TensorRT engines
+    ROOT/engines/MODEL_ID/NAME.engine  TensorRT engines, each with its record NAME.json
+    ROOT/engines/timing-NAME.cache     TensorRT timing caches (one per GPU and TensorRT version)
+    ROOT/compiled/MODEL_ID/NAME.pt2    PyTorch engines compiled ahead of time (AOTInductor), per shape
+    ROOT/compiled/inductor/            torch.compile's own caches (Inductor, Triton)
     ROOT/styles/MODEL_ID/IMAGE_SHA.npy             cached style vectors (MODEL_ID names the weights)
 """
 
@@ -97,6 +100,35 @@ class Store:
     @property
     def engines_dir(self) -> Path:
         return self._dir("engines")
+
+    def engine_folder(self, model_id: str) -> Path:
+        """Where the TensorRT engines of a model's graphs are kept (not created here)."""
+        return self.root / "engines" / model_id
+
+    def engine_path(self, model_id: str, name: str) -> Path:
+        return self.engine_folder(model_id) / f"{name}.engine"
+
+    def engine_paths(self, model_id: str) -> list[Path]:
+        """Every engine kept for ``model_id`` (any graph, GPU, TensorRT version or profile)."""
+        folder = self.engine_folder(model_id)
+        return sorted(folder.glob("*.engine")) if folder.is_dir() else []
+
+    @staticmethod
+    def engine_record_path(engine: Path) -> Path:
+        """The JSON record beside an engine: what it was built from, for and with."""
+        return engine.with_suffix(".json")
+
+    def timing_cache_path(self, name: str) -> Path:
+        return self.engines_dir / f"timing-{name}.cache"
+
+    def compiled_path(self, model_id: str, name: str) -> Path:
+        """A compiled PyTorch stylizer (AOTInductor package) of a model's weights (folder not created here)."""
+        return self.root / "compiled" / model_id / f"{name}.pt2"
+
+    @property
+    def inductor_cache_dir(self) -> Path:
+        """Where torch.compile keeps its Inductor and Triton caches, so a new process reuses them."""
+        return self._dir("compiled", "inductor")
 
     # weights -----------------------------------------------------------------------
     @staticmethod

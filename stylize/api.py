@@ -30,13 +30,14 @@ import numpy as np
 
 from stylize import options
 from stylize.options import ALPHA, BACKEND, BATCH, CRF, DEVICE, MAX_PIXELS, PRESERVE_COLOR, PRESET, SIZE, TEMPORAL, check, side_for
-from stylize.runtime.backends import open_engine
+from stylize.runtime.backends import check_graphs, graphs_family, open_engine
 from stylize.runtime.color import match_color
 from stylize.runtime.engine import Engine
 from stylize.runtime.errors import UserError
 from stylize.runtime.files import refuse_overwriting_inputs
 from stylize.runtime.frames import FrameStylizer
 from stylize.runtime.images import Image, load_image, resize, resize_shorter_side, save_image
+from stylize.runtime.live import autosize
 from stylize.runtime.live.capture import Capture, parse_source
 from stylize.runtime.live.outputs import check_window_support, open_virtual_camera
 from stylize.runtime.live.recorder import Recorder
@@ -79,16 +80,27 @@ class Stylizer:
         device: str = DEVICE,
         home: PathLike | None = None,
         style_size: int | None = None,
+        graphs: PathLike | None = None,
     ) -> None:
-        """``model``: adain or magenta (default: adain where installed, else magenta);
-        ``weights``: an AdaIN decoder in the store; ``backend``: auto, torch or onnxruntime;
-        ``device``: auto, cpu, cuda or cuda:N; ``home``: the store folder; ``style_size``:
-        the size style images are encoded at (default: each model's training size). The
-        engine opens on first use."""
+        """``model``: adain or magenta (default: adain where installed, else magenta; with
+        ``graphs``, the family they were exported from); ``weights``: an AdaIN decoder in the
+        store; ``backend``: auto, torch, onnxruntime or tensorrt; ``device``: auto, cpu, cuda
+        or cuda:N; ``home``: the store folder; ``style_size``: the size style images are
+        encoded at (default: each model's training size); ``graphs``: a folder of graphs
+        written by ``stylize export -o DIR``, run instead of the store's (onnxruntime or
+        tensorrt). The engine opens on first use."""
         self.store = Store(check("home", home) if home is not None else None)
-        self.weights = resolve_weights(self.store, check("model", model), check("weights", weights))
-        self.family = self.weights.family
+        self.graphs = check("graphs", graphs)
         self.backend_choice = check("backend", backend)
+        if self.graphs is not None and self.backend_choice == "torch":
+            raise UserError("--graphs runs exported graphs, which the torch backend does not: use --backend onnxruntime, tensorrt or auto")
+        model = check("model", model)
+        if model is None and self.graphs is not None:
+            model = graphs_family(self.graphs)
+        self.weights = resolve_weights(self.store, model, check("weights", weights))
+        if self.graphs is not None:
+            check_graphs(self.graphs, self.weights)
+        self.family = self.weights.family
         self.device = check("device", device)
         self.style_size = check("style_size", style_size)
         self._engine: Engine | None = None
@@ -103,10 +115,10 @@ class Stylizer:
     def _open(self, regions: bool = False) -> Engine:
         if self._engine is None:
             backend = self.backend_choice
-            if regions and backend == "auto":
+            if regions and backend == "auto" and self.graphs is None:
                 backend = "torch"
                 log.info("backend torch: masks need it")
-            self._engine = open_engine(self.store, self.weights, backend, self.device)
+            self._engine = open_engine(self.store, self.weights, backend, self.device, graphs=self.graphs)
             self._cache = StyleCache(self._engine, self.store, self.style_size)
         if regions and not self._engine.capabilities.regions:
             raise UserError(f"masks need the torch backend (this Stylizer runs {self._engine.backend})")
@@ -207,16 +219,23 @@ class Stylizer:
         fps: float | None = None,
         audio: bool = True,
         progress: bool = True,
+        decoder: str = options.DECODER,
+        encoder: str = options.ENCODER,
     ) -> VideoReport:
         """A video file, URL, image folder or glob -> a video file (audio and timing kept) or
-        a folder of PNG frames (``output`` ending in '/'). See ``stylize video --help``."""
-        alpha, style_weights, preserve_color, size, temporal, batch, crf, preset, fps = _checked(
+        a folder of PNG frames (``output`` ending in '/'). See ``stylize video --help``.
+
+        ``decoder``/``encoder``: ``auto`` decodes with NVDEC and encodes with NVENC when the
+        engine runs on CUDA and the GPU can (else the CPU, with one line saying why);
+        ``cuda``/``nvenc`` insist (a UserError where they cannot); ``cpu`` never uses the GPU.
+        ``report.conversion.decoder``/``.encoder`` say which ran."""
+        alpha, style_weights, preserve_color, size, temporal, batch, crf, preset, fps, decoder, encoder = _checked(
             alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, temporal=temporal,
-            batch=batch, crf=crf, preset=preset, fps=fps,
+            batch=batch, crf=crf, preset=preset, fps=fps, decoder=decoder, encoder=encoder,
         )  # fmt: skip
         styles = _as_list(style)
         options.check_style_count(styles, style_weights)
-        check_request(source, output, batch, crf, preset, fps)  # before anything is loaded
+        check_request(source, output, batch, crf, preset, fps, decoder=decoder, encoder=encoder)  # before anything is loaded
         refuse_overwriting_inputs(output, [s for s in styles if not isinstance(s, np.ndarray)])
         colors_of = _first_frame(source, fps) if preserve_color == "color" else None
         vector = self.style_vector(styles, style_weights=style_weights, colors_of=colors_of)
@@ -225,7 +244,8 @@ class Stylizer:
             summary = convert_video(
                 source, output, process,
                 size=lambda w, h: side_for(size, w, h, "video"), batch=batch, crf=crf, preset=preset, fps=fps,
-                progress=progress, audio=audio, prefetch=process.prefetch,
+                progress=progress, audio=audio, prefetch=process.prefetch, decoder=decoder, encoder=encoder,
+                device=self.engine.capabilities.device,
             )  # fmt: skip
         finally:
             process.close()  # the stabiliser's threads
@@ -289,10 +309,17 @@ class Stylizer:
         record: PathLike | None = None,
         virtual_cam: bool = False,
         loop: bool = False,
+        realtime: bool | None = None,
         snapshot_dir: PathLike = ".",
     ) -> LiveReport:
         """A camera (index), stream URL or video file stylised as it comes, shown in a
-        window and/or recorded, until q, the end of the source or ``frames`` frames."""
+        window and/or recorded, until q, the end of the source or ``frames`` frames.
+
+        ``size="auto"``: the largest size (``runtime.live.autosize.LADDER``) at which the
+        frame path keeps up with the source, measured on its first frame. ``realtime``: a
+        file is paced at its frame rate and stale frames are dropped, as from a camera
+        (default: when it is shown in the window or sent to a virtual camera); otherwise
+        every frame of the file is stylised, as fast as the engine goes."""
         alpha, preserve_color, size, temporal = _checked(alpha=alpha, preserve_color=preserve_color, size=size, temporal=temporal)
         styles = _as_list(style)
         if not 1 <= len(styles) <= 9:
@@ -307,7 +334,8 @@ class Stylizer:
             if output_format(record) is None:
                 raise UserError(f"--record needs a video file (.mp4, .mkv, ...), not a folder: {record}")
         images = [self._style_image(s) for s in styles]
-        capture = Capture(source, loop=loop)  # first: a missing camera fails before the models load
+        # first: a missing camera fails before the models load
+        capture = Capture(source, loop=loop, realtime=window or virtual_cam if realtime is None else realtime)
         recorder = vcam = None
         ok = False
         try:
@@ -315,15 +343,15 @@ class Stylizer:
             if first is None:
                 raise UserError(capture.error or f"{camera} gave no frames")
             h, w = first.bgr.shape[:2]
-            side = side_for(size, w, h, "live")
             vectors = self.style_vectors(images)  # once per style, before the first frame
-            opts = LiveOptions(side=side, alpha=alpha, preserve_color=preserve_color, temporal=temporal, window=window,
+            opts = LiveOptions(side=None, alpha=alpha, preserve_color=preserve_color, temporal=temporal, window=window,
                                max_frames=frames, snapshot_dir=Path(snapshot_dir))  # fmt: skip
             session = LiveSession(self.engine, vectors, [_name(s, f"style {i + 1}") for i, s in enumerate(styles)], opts,
                                   recolor=lambda rgb: self.style_vectors(images, colors_of=rgb))  # fmt: skip
+            opts.side = self._live_side(size, session, first.bgr, capture.fps)
             recorder = Recorder(record, capture.fps) if record is not None else None
             if virtual_cam:
-                vcam = open_virtual_camera(*scaled(w, h, side), capture.fps)
+                vcam = open_virtual_camera(*scaled(w, h, opts.side), capture.fps)
             summary = session.run(capture, recorder, vcam)
             ok = True
         finally:
@@ -335,6 +363,26 @@ class Stylizer:
         if capture.error and summary.frames == 0:
             raise UserError(capture.error)
         return LiveReport(summary, self.engine.backend, Path(record) if record else None, recorder.frames if recorder else 0, capture.error)
+
+    def _live_side(self, size: str | int, session: LiveSession, bgr: np.ndarray, fps: float) -> int | None:
+        """``--size`` for live: a number or keep as given; auto measured on the first frame."""
+        h, w = bgr.shape[:2]
+        if size != "auto":
+            return side_for(size, w, h, "live")
+        probe = FrameStylizer(self.engine, session.vectors[0], alpha=session.opt.alpha,
+                              luminance_only=session.opt.preserve_color == "luminance", temporal=session.opt.temporal)  # fmt: skip
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+        def measure(side: int) -> float:
+            frame = _resized(rgb, scaled(w, h, side))[None]
+            return autosize.median_ms(lambda: probe(frame))
+
+        try:
+            choice = autosize.choose_side(measure, w, h, fps, top_down=self.engine.capabilities.device != "cpu")
+        finally:
+            probe.close()
+        log.info(choice.describe())
+        return choice.side
 
 
 @dataclass(frozen=True)
@@ -365,12 +413,7 @@ class LiveReport:
     error: str | None
 
     def describe(self) -> str:
-        s, med = self.summary, self.summary.times.medians()
-        text = (
-            f"{s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), {s.dropped} stale frames dropped; "
-            f"median ms: pre {med['preprocess']:.1f}, inference {med['inference']:.1f}, temporal {med['temporal']:.1f}, "
-            f"post {med['postprocess']:.1f}, latency {med['latency']:.1f} ({self.backend})"
-        )
+        text = self.summary.describe(self.backend)
         if self.record is not None and self.recorded:
             text += f"\nrecorded {self.recorded} frames to {self.record}"
         return text

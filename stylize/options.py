@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stylize.runtime.backends import BACKENDS
+from stylize.runtime.backends import BACKENDS, missing_graphs
 from stylize.runtime.errors import UserError
 from stylize.runtime.images import DEFAULT_MAX_PIXELS
 from stylize.runtime.models import FAMILIES, MIN_SIDE
 from stylize.runtime.temporal import MODES as TEMPORAL_MODES
 from stylize.runtime.video.containers import X264_PRESETS
+from stylize.runtime.video.hw import DECODERS, ENCODERS
 
 # Defaults, used by the command line and as the API's keyword defaults ---------------------
 ALPHA = 1.0
@@ -36,12 +37,14 @@ BACKEND = "auto"
 DEVICE = "auto"
 BATCH = 1
 CRF = 18.0
-PRESET = "medium"
+PRESET = "veryfast"  # x264: ~2.5x the frames per second of medium at crf 18, a ~1 dB lower PSNR
+DECODER = "auto"
+ENCODER = "auto"
 MAX_PIXELS = DEFAULT_MAX_PIXELS
 
 # ``--size auto``: the input's own size, its shorter side reduced to at most this much
 # (never enlarged). Live frames must keep up with the camera, stills and files need not.
-AUTO_SIDE = {"image": 1080, "video": 1080, "live": 360, "paint": 512}
+AUTO_SIDE = {"image": 1080, "video": 1080, "paint": 512}  # live: measured (runtime.live.autosize)
 PRESERVE_MODES = ("color", "luminance")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -161,6 +164,18 @@ def parse_preset(value: object) -> str:
     return str(value)
 
 
+def parse_decoder(value: object) -> str:
+    if value not in DECODERS:
+        raise OptionError(f"expected one of {', '.join(DECODERS)}, got {value!r}")
+    return str(value)
+
+
+def parse_encoder(value: object) -> str:
+    if value not in ENCODERS:
+        raise OptionError(f"expected one of {', '.join(ENCODERS)}, got {value!r}")
+    return str(value)
+
+
 def parse_fps(value: object) -> float | None:
     if value is None:
         return None
@@ -194,6 +209,19 @@ def parse_path(value: object) -> Path:
     return Path(value)  # type: ignore[arg-type]
 
 
+def parse_graphs(value: object) -> Path | None:
+    """A folder holding the two graphs ``stylize export -o DIR`` writes."""
+    if value is None:
+        return None
+    folder = Path(value)  # type: ignore[arg-type]
+    if not folder.is_dir():
+        raise OptionError(f"no folder {str(folder)!r} (write the graphs with `stylize export -o DIR`)")
+    missing = missing_graphs(folder)
+    if missing:
+        raise OptionError(f"{' and '.join(missing)} not found in {str(folder)!r} (write them with `stylize export -o DIR`)")
+    return folder
+
+
 # The records -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Option:
@@ -225,8 +253,10 @@ OPTIONS: dict[str, Option] = {
         _opt("-q", "--quiet", dest="quiet", action="store_true", default=False,
              help="no progress bars and no notes on stderr (results and errors still print)"),
         _opt("--backend", dest="backend", parse=parse_backend, default=BACKEND, metavar="|".join(BACKENDS),
-             help="engine: torch, onnxruntime (graphs from `stylize export`), or auto: torch on a CUDA GPU, "
-                  "else onnxruntime where the graphs are exported, else torch; a note says which and why"),
+             help="engine: torch, onnxruntime (graphs from `stylize export`), tensorrt (engines built from those "
+                  "graphs on first use, kept in the store; unverified), or auto: tensorrt where it runs and the graphs "
+                  "are exported, else torch on a CUDA GPU, else onnxruntime where the graphs are exported, else torch; "
+                  "a note says which and why"),
         _opt("--device", dest="device", parse=parse_device, default=DEVICE, metavar="auto|cpu|cuda[:N]",
              help="where to compute (default auto: CUDA where PyTorch sees a GPU, else the CPU)"),
         # the model
@@ -235,6 +265,10 @@ OPTIONS: dict[str, Option] = {
         _opt("--weights", dest="weights", parse=parse_weights_name, metavar="NAME",
              help="AdaIN decoder weights in the store, e.g. one you trained (default adain-decoder); "
                   "not for magenta"),
+        _opt("--graphs", dest="graphs", parse=parse_graphs, metavar="DIR",
+             help="run the graphs `stylize export -o DIR` wrote (style_encoder.onnx, stylizer.onnx) instead of the "
+                  "store's, with onnxruntime or tensorrt (auto: tensorrt where it runs); they must come from the "
+                  "installed weights; the model family is read from them unless --model is given"),
         # the style
         _opt("--style", dest="style", parse=parse_path, action="append", required=True, metavar="IMAGE",
              help="style image; repeat to mix styles"),
@@ -253,7 +287,8 @@ OPTIONS: dict[str, Option] = {
         _opt("--size", dest="size", parse=parse_size, default=SIZE, metavar="auto|keep|N",
              help="stylise at a shorter side of N pixels (scaled up or down); keep: the input's own size; "
                   "auto (default): the input's own size, reduced to a shorter side of at most "
-                  + ", ".join(f"{n} ({cmd})" for cmd, n in AUTO_SIDE.items())),
+                  + ", ".join(f"{n} ({cmd})" for cmd, n in AUTO_SIDE.items())
+                  + "; live: the largest size at which stylising keeps up with the source, measured at the start"),
         _opt("--max-pixels", dest="max_pixels", parse=parse_max_pixels, default=MAX_PIXELS, metavar="N",
              help=f"refuse input images larger than N pixels (default {MAX_PIXELS / 1e6:g} MP)"),
         # moving pictures
@@ -267,7 +302,14 @@ OPTIONS: dict[str, Option] = {
         _opt("--crf", dest="crf", parse=parse_crf, default=CRF, metavar="Q",
              help=f"constant quality of the encoder, lower is better: x264 0-51, VP9 0-63 (default {CRF:g})"),
         _opt("--preset", dest="preset", parse=parse_preset, default=PRESET, metavar="NAME",
-             help=f"x264 speed preset, {X264_PRESETS[0]} .. {X264_PRESETS[-2]} (default {PRESET})"),
+             help=f"encoder speed preset, {X264_PRESETS[0]} .. {X264_PRESETS[-2]} as for x264 (default {PRESET}, "
+                  f"for throughput: about 2.5x the speed of medium, slightly lower quality at the same --crf)"),
+        _opt("--decoder", dest="decoder", parse=parse_decoder, default=DECODER, metavar="|".join(DECODERS),
+             help="video decoding: cuda (the GPU's NVDEC), cpu (FFmpeg's threads), or auto (default): NVDEC "
+                  "when the engine runs on CUDA, else the CPU; a warning says why when NVDEC cannot"),
+        _opt("--encoder", dest="encoder", parse=parse_encoder, default=ENCODER, metavar="|".join(ENCODERS),
+             help="H.264 encoding: nvenc (the GPU's NVENC), cpu (x264), or auto (default): NVENC when the "
+                  "engine runs on CUDA and the GPU has one (H100/H200 do not), else x264"),
         _opt("--fps", dest="fps", parse=parse_fps, metavar="R",
              help="frame rate of an image sequence (default 25); for a video, resample to R frames a second"),
         _opt("--no-audio", dest="audio", action="store_false", default=True, help="leave the audio out"),

@@ -102,3 +102,27 @@ def magenta_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("magenta_store")
     assert main(["--home", str(home), "weights", "import", *map(str, files)]) == 0
     return home
+
+
+@pytest.fixture(scope="session")
+def magenta_graphs(magenta_store: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(a store of its own with the Magenta weights and their FP32 graphs, a folder with the same
+    two graphs as `stylize export -o DIR` wrote them), exported once per session. The store is a
+    copy: graphs in ``magenta_store`` would change what ``--backend auto`` picks elsewhere."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    import shutil
+
+    from stylize.cli import main
+    from stylize.runtime.models import find_weights
+    from stylize.runtime.store import Store
+
+    home = tmp_path_factory.mktemp("magenta_graphs_store")
+    shutil.copytree(magenta_store / "weights", home / "weights")
+    folder = tmp_path_factory.mktemp("magenta_graphs")
+    assert main(["--home", str(home), "export", "--model", "magenta", "-o", str(folder)]) == 0
+    in_store = Store(home).graph_folder(find_weights(Store(home), "magenta").model_id, "fp32")
+    in_store.mkdir(parents=True)
+    for name in ("style_encoder.onnx", "stylizer.onnx"):
+        shutil.copy2(folder / name, in_store / name)
+    return home, folder

@@ -144,3 +144,58 @@ def test_console_script_help_and_exit_code(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.startswith("stylize: error:")
 
+
+# --------------------------------------------------------------------------- --graphs DIR
+
+
+def test_graphs_folder_gives_the_store_graphs_pixels(magenta_graphs: tuple[Path, Path], images: dict[str, Path], tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """`--graphs DIR` (no --model: the family is read from the graphs) runs the same graphs as
+    `--backend onnxruntime` from the store, pixel for pixel; the API's `graphs=` too."""
+    from stylize import Stylizer
+
+    home, folder = magenta_graphs
+    base = ["--home", home, "image", images["content"], "--style", images["style"], *SMALL]
+    code, _, err = _run(capsys, *base, "--graphs", folder, "-o", tmp_path / "graphs.png")
+    assert code == 0, err
+    assert f"backend onnxruntime: the graphs of {folder}" in err
+    code, _, err = _run(capsys, *base, "--backend", "onnxruntime", "-o", tmp_path / "store.png")
+    assert code == 0, err
+    from_folder = np.asarray(PILImage.open(tmp_path / "graphs.png"))
+    np.testing.assert_array_equal(from_folder, np.asarray(PILImage.open(tmp_path / "store.png")))
+    api = Stylizer(home=home, graphs=folder, style_size=64)
+    assert api.family == "magenta"
+    api.image_file(images["content"], tmp_path / "api.png", images["style"], size=64)
+    np.testing.assert_array_equal(from_folder, np.asarray(PILImage.open(tmp_path / "api.png")))
+
+
+def test_graphs_folder_refusals(magenta_graphs: tuple[Path, Path], images: dict[str, Path], tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    onnx = pytest.importorskip("onnx")
+    from stylize import Stylizer, UserError
+
+    home, folder = magenta_graphs
+    other = tmp_path / "other_weights"
+    other.mkdir()
+    for name in ("style_encoder.onnx", "stylizer.onnx"):
+        model = onnx.load(str(folder / name))
+        for prop in model.metadata_props:
+            if prop.key == "model_id":
+                prop.value = "magenta-0000000000000000"
+        onnx.save_model(model, str(other / name))
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "o.png"
+    base = ["--home", home, "image", images["content"], "--style", images["style"], *SMALL, "-o", out]
+    cases = {
+        "other weights": ([*base, "--graphs", other], "was exported from other weights"),
+        "no folder": ([*base, "--graphs", tmp_path / "nope"], "no folder"),
+        "no graphs": ([*base, "--graphs", tmp_path / "empty"], "style_encoder.onnx and stylizer.onnx not found"),
+        "torch": ([*base, "--graphs", folder, "--backend", "torch"], "--graphs runs exported graphs"),
+    }
+    for name, (argv, message) in cases.items():
+        code, _, err = _run(capsys, *argv)
+        assert code == 2 and message in _one_line_error(err), (name, err)
+        assert not out.exists(), name
+    with pytest.raises(UserError, match="--graphs runs exported graphs"):
+        Stylizer(home=home, graphs=folder, backend="torch")
+    with pytest.raises(UserError, match="graphs: no folder"):
+        Stylizer(home=home, graphs=tmp_path / "nope")
+

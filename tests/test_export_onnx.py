@@ -430,7 +430,8 @@ def test_runtime_stays_torch_free() -> None:
         """
         import sys
         import stylize.runtime.backends, stylize.runtime.backends.onnxruntime_backend, stylize.cli, stylize.cli.export
-        import stylize.export.checks, stylize.export.onnx_passes, stylize.export.tensorrt_build, stylize.export.tensorrt_run
+        import stylize.export.checks, stylize.export.onnx_passes, stylize.export.tensorrt_build
+        import stylize.runtime.backends.tensorrt.engine, stylize.runtime.backends.tensorrt.runner
         import argparse
         stylize.cli.export.register(argparse.ArgumentParser().add_subparsers())
         bad = [m for m in ("torch", "stylize.training") if m in sys.modules]

@@ -1,6 +1,8 @@
 """TensorRT side of the export: what runs without TensorRT (shapes, engine keys, refusing
 stale or foreign engines, checks on hand-made graphs, the CLI's one-line errors), and the
-real build, which runs only where ``tensorrt`` imports and a GPU exists."""
+real build, which runs only where ``tensorrt`` imports and a GPU exists. The keys, the build
+and the runner are the runtime's (``stylize.runtime.backends.tensorrt``); ``stylize
+build-engine`` drives them; the TensorRT engine itself: tests/test_tensorrt_backend.py."""
 
 from __future__ import annotations
 
@@ -18,18 +20,18 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from stylize.cli import main  # noqa: E402
 from stylize.export import checks, onnx_passes  # noqa: E402
-from stylize.export.tensorrt_build import (  # noqa: E402
+from stylize.runtime.backends.tensorrt.build import profile_shapes  # noqa: E402
+from stylize.runtime.backends.tensorrt.keys import (  # noqa: E402
     DEFAULT_STYLE_SHAPES,
     EngineKey,
     GpuInfo,
-    _record_path,
     current_key,
     engine_path,
     load_checked,
     parse_shapes,
-    profile_shapes,
     profile_text,
 )
+from stylize.runtime.backends.tensorrt.keys import record_path as _record_path  # noqa: E402
 from stylize.runtime.errors import UserError  # noqa: E402
 from stylize.runtime.store import Store  # noqa: E402
 
@@ -307,8 +309,9 @@ def test_tensorrt_build_and_run_fp16_adain(tmp_path: Path) -> None:
     import tensorrt
 
     from stylize.export.onnx_export import WeightsIdentity, export_graphs, save_graphs
-    from stylize.export.tensorrt_build import build_engine, gpu_info
-    from stylize.export.tensorrt_run import TrtRunner
+    from stylize.runtime.backends.tensorrt.build import build_engine
+    from stylize.runtime.backends.tensorrt.keys import gpu_info
+    from stylize.runtime.backends.tensorrt.runner import TrtRunner
     from stylize.training.models import build_stylizer
 
     torch.manual_seed(0)

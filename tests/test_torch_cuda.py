@@ -45,7 +45,7 @@ def test_fp16_graphs_match_fp32(family: str) -> None:
     module = _module(family)
     cpu = TorchEngine(None, weights, "cpu", module=copy.deepcopy(module))
     gpu = TorchEngine(None, weights, "cuda", module=copy.deepcopy(module))
-    assert gpu.backend == "torch-cuda-fp16-cl-compile"  # the default on CUDA
+    assert gpu.backend == "torch-cuda-fp16-cl-aoti"  # the default on CUDA: compiled ahead of time
     frames = np.stack([rng_image(360, 640, 1), rng_image(360, 640, 2)])
     style = rng_image(256, 256, 3)
     vec = cpu.encode_style(style)
@@ -63,6 +63,24 @@ def test_fp16_graphs_match_fp32(family: str) -> None:
     eager = TorchEngine(None, weights, "cuda", compile=False, cuda_graphs=False, module=copy.deepcopy(module))
     np.testing.assert_allclose(eager.stylize(frames, vec, 0.5), graphs.stylize(frames, vec, 0.5), atol=2e-3)
     assert _psnr(graphs.stylize(frames, vec, 1.0), ref) >= 40.0
+
+
+def test_second_start_loads_the_compiled_stylizer(tmp_path) -> None:  # noqa: ANN001
+    """What a second `stylize video` / `live` does on CUDA: the package compiled by the first
+    is loaded from the store; nothing is compiled again (benchmarks.gpu times both starts)."""
+    import copy
+
+    from stylize.runtime.store import Store
+
+    store, weights, module = Store(tmp_path), ModelWeights("magenta", {}), _module("magenta")
+    frames = (np.stack([rng_image(240, 320, 7)]) * 255).astype(np.uint8)
+    vec = np.random.default_rng(0).standard_normal(100).astype(np.float32)
+    cold = TorchEngine(store, weights, "cuda", module=copy.deepcopy(module))
+    first = cold.stylize_uint8(frames, vec, 1.0)
+    warm = TorchEngine(store, weights, "cuda", module=copy.deepcopy(module))
+    second = warm.stylize_uint8(frames, vec, 1.0)
+    assert cold.aoti.compiled == 1 and warm.aoti.compiled == 0 and warm.aoti.loaded == 1
+    assert np.array_equal(first, second)
 
 
 def test_uint8_path_matches_float_path() -> None:

@@ -81,6 +81,30 @@ def read_metadata(session: ort.InferenceSession) -> dict[str, str]:
     return dict(session.get_modelmeta().custom_metadata_map)
 
 
+def graph_metadata(path: Path) -> dict[str, str]:
+    """The metadata ``stylize export`` wrote into a graph (family, graph, model_id, ...),
+    read by ONNX Runtime without optimising the graph; UserError for a file it cannot load."""
+    so = session_options(1)
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(str(path), so, providers=[CPU])
+    except Exception as e:  # onnxruntime raises its own exception types for bad files
+        raise UserError(f"cannot load ONNX graph {path}: {str(e).splitlines()[0]}") from None
+    return read_metadata(session)
+
+
+def check_graph_metadata(weights: ModelWeights, name: str, path: Path, meta: dict[str, str]) -> None:
+    """A graph runs only as the graph ``name`` of exactly ``weights`` (docs/architecture.md,
+    "Artifacts"): one of another family, or exported from other weights, is refused."""
+    if meta.get("family") != weights.family or meta.get("graph") != name:
+        raise UserError(f"{path} is not the {weights.family} {name} graph (its metadata says {meta.get('family')} {meta.get('graph')})")
+    if meta.get("model_id") != weights.model_id:
+        raise UserError(
+            f"{path} was exported from other weights ({meta.get('model_id')}, installed: {weights.model_id}); "
+            f"run `stylize export --model {weights.family}` again"
+        )
+
+
 class OnnxRuntimeEngine(Engine):
     backend = "onnxruntime"
 
@@ -126,13 +150,7 @@ class OnnxRuntimeEngine(Engine):
         self.capabilities = Capabilities(uint8_frames=self.frames_uint8, device=device_name)
 
     def _check_metadata(self, name: str, path: Path, meta: dict[str, str]) -> None:
-        if meta.get("family") != self.weights.family or meta.get("graph") != name:
-            raise UserError(f"{path} is not the {self.weights.family} {name} graph (its metadata says {meta.get('family')} {meta.get('graph')})")
-        if meta.get("model_id") != self.weights.model_id:
-            raise UserError(
-                f"{path} was exported from other weights ({meta.get('model_id')}, installed: {self.weights.model_id}); "
-                f"run `stylize export --model {self.weights.family}` again"
-            )
+        check_graph_metadata(self.weights, name, path, meta)
 
     # Engine -----------------------------------------------------------------------------
     def encode_style(self, style: np.ndarray) -> np.ndarray:

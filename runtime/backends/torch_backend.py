@@ -1,14 +1,16 @@
 """The PyTorch engine: torch and ``stylize.training`` are imported here, lazily, and nowhere
 else in the runtime (docs/architecture.md, "Floors").
 
-On CUDA it runs FP16, channels-last, compiled with ``torch.compile`` (Inductor fuses the
-reflection pads, ReLUs and casts around cuDNN's convolutions: the fastest variant the GPU
-benchmarks measure, ``benchmarks/README.md``); without Triton it falls back to one
-captured CUDA graph per input shape. On the CPU it runs FP32 eagerly.
+On CUDA it runs FP16, channels-last, compiled by Inductor (which fuses the reflection
+pads, ReLUs and casts around cuDNN's convolutions: the fastest variant the GPU benchmarks
+measure, ``benchmarks/README.md``): ahead of time, one package per frame size kept in the
+store, so a second start does not compile again (``torch_compiled``); without Triton it
+falls back to one captured CUDA graph per input shape. On the CPU it runs FP32 eagerly.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -18,6 +20,9 @@ import numpy as np
 from ..engine import Capabilities, Engine
 from ..models import ModelWeights
 from ..store import Store
+
+log = logging.getLogger(__name__)
+COMPILE_MODES = ("aoti", "inductor")
 
 
 class _GraphedShape:
@@ -46,6 +51,36 @@ class _GraphedShape:
         return self.out
 
 
+class _PinnedUpload:
+    """uint8 host frames -> the device through page-locked buffers kept per shape: an
+    asynchronous copy without allocating page-locked memory (slow) for every frame. Before a
+    buffer is written again, the copy that last read it is waited for."""
+
+    MAX_SHAPES = 4  # live's size keys make a few shapes; more are dropped oldest first
+
+    def __init__(self, torch: Any, device: Any) -> None:
+        self._torch, self._device = torch, device
+        self._buffers: dict[tuple[int, ...], tuple[Any, Any]] = {}  # shape -> (pinned tensor, event of its last copy)
+
+    def __call__(self, frames: np.ndarray) -> Any:
+        torch = self._torch
+        key = tuple(frames.shape)
+        entry = self._buffers.pop(key, None)
+        if entry is None:
+            if len(self._buffers) >= self.MAX_SHAPES:
+                self._buffers.pop(next(iter(self._buffers)))
+            entry = (torch.empty(key, dtype=torch.uint8).pin_memory(), None)
+        pinned, copied = entry
+        if copied is not None:
+            copied.synchronize()
+        np.copyto(pinned.numpy(), frames)
+        x = pinned.to(self._device, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self._buffers[key] = (pinned, event)
+        return x
+
+
 class TorchEngine(Engine):
     backend = "torch"
 
@@ -58,15 +93,17 @@ class TorchEngine(Engine):
         precision: str | None = None,
         channels_last: bool | None = None,
         cuda_graphs: bool | None = None,
-        compile: bool | None = None,
+        compile: bool | str | None = None,
         device_blend: bool | None = None,
         module: Any = None,
     ) -> None:
-        """Defaults: on CUDA FP16, channels-last, torch.compile (CUDA graphs where Triton is
-        missing), frames blended on the GPU; on the CPU FP32, eager, blended by OpenCV.
+        """Defaults: on CUDA FP16, channels-last, compiled ahead of time into the store (CUDA
+        graphs where Triton is missing), frames blended on the GPU; on the CPU FP32, eager,
+        blended by OpenCV.
 
         ``precision`` ("fp32"/"fp16"), ``channels_last``, ``cuda_graphs``, ``compile``
-        (torch.compile) and ``device_blend`` (the stabiliser's blend in torch on this
+        ("aoti": AOTInductor packages kept in the store; "inductor" or True: torch.compile
+        with its caches in the store; False: eager) and ``device_blend`` (the stabiliser's blend in torch on this
         device: on the CPU only to compare it with OpenCV's) override them; the benchmarks
         compare these variants. ``module``: an already built stylizer (random weights for
         benchmarks and tests) instead of the store's weights.
@@ -86,7 +123,10 @@ class TorchEngine(Engine):
         if compile is None:
             import importlib.util
 
-            compile = self.cuda and importlib.util.find_spec("triton") is not None
+            compile = "aoti" if self.cuda and importlib.util.find_spec("triton") is not None else False
+        compile = "inductor" if compile is True else compile
+        if compile not in (False, *COMPILE_MODES):
+            raise ValueError(f"compile: expected False or one of {', '.join(COMPILE_MODES)}, got {compile!r}")
         if cuda_graphs is None:
             cuda_graphs = not compile
         precision = precision or ("fp16" if self.cuda else "fp32")
@@ -98,19 +138,33 @@ class TorchEngine(Engine):
         if self.cuda:
             torch.backends.cudnn.benchmark = True
         self.uncompiled = self.module  # for calls torch.compile does not see (regions)
-        if compile:
-            self.module = torch.compile(self.module, dynamic=False)
-        self.cuda_graphs = cuda_graphs and self.cuda
+        self._store, self._precision = store, precision
+        self.aoti = None
+        if compile == "aoti":
+            from .torch_compiled import AotiShapes
+
+            self.aoti = AotiShapes(torch, self.module, store, weights.model_id, precision=precision, channels_last=self.channels_last)
+        elif compile == "inductor":
+            self._compile_inductor()
+        self.cuda_graphs = cuda_graphs and self.cuda and not compile
+        self._upload = _PinnedUpload(torch, self.device) if self.cuda else None
         self._graphs: dict[tuple[int, ...], _GraphedShape] = {}
         parts = ["torch", self.device.type, precision]
         parts += ["cl"] if self.channels_last else []
         parts += ["graphs"] if self.cuda_graphs else []
-        parts += ["compile"] if compile else []
+        parts += ["compile"] if compile == "inductor" else ["aoti"] if compile == "aoti" else []
         self.backend = "-".join(parts)
         self.device_blend = self.cuda if device_blend is None else device_blend
         self.capabilities = Capabilities(
             uint8_frames=True, device_frames=self.device_blend, regions=True, max_batch=None, device=str(self.device)
         )
+
+    def _compile_inductor(self) -> None:
+        if self._store is not None:
+            from .torch_compiled import use_inductor_cache
+
+            use_inductor_cache(self._store)
+        self.module = self._torch.compile(self.uncompiled, dynamic=False)
 
     def _nchw(self, frames: np.ndarray):  # noqa: ANN202 (torch.Tensor, lazily imported)
         x = self._torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).permute(0, 3, 1, 2)
@@ -125,6 +179,14 @@ class TorchEngine(Engine):
 
     def forward_device(self, x, vec, alpha: float):  # noqa: ANN001, ANN201
         """Device tensors in, device tensor out: what the benchmarks time with CUDA events."""
+        if self.aoti is not None:
+            try:
+                return self.aoti(x, vec, alpha)
+            except Exception as e:  # export or compile failed: torch.compile still works
+                log.warning("compiling ahead of time failed (%s); using torch.compile, which compiles again in every process", str(e).splitlines()[0] if str(e) else type(e).__name__)
+                self.aoti = None
+                self._compile_inductor()
+                self.backend = self.backend.replace("-aoti", "-compile")
         if self.cuda_graphs:
             key = tuple(x.shape)
             if key not in self._graphs:
@@ -159,9 +221,7 @@ class TorchEngine(Engine):
 
     def _forward_uint8(self, frames: np.ndarray, style: np.ndarray, alpha: float):  # noqa: ANN202
         torch = self._torch
-        x = torch.from_numpy(np.ascontiguousarray(frames))
-        if self.cuda:
-            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = self._upload(frames) if self._upload is not None else torch.from_numpy(np.ascontiguousarray(frames))
         x = x.permute(0, 3, 1, 2).to(self.dtype).mul_(1.0 / 255.0)
         x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x.contiguous()
         vec = torch.from_numpy(np.asarray(style, dtype=np.float32))[None].to(self.device)

@@ -1,8 +1,11 @@
-"""Camera, stream or file capture in its own thread, always handing out the newest frame.
+"""Camera, stream or file capture in its own thread.
 
-Latency comes first: a frame not taken before the next one arrives is dropped (and
-counted). A file used as a camera is paced at its own frame rate, so it behaves like one.
-A stream that stops delivering is reopened with back-off before giving up.
+Real time (cameras, streams, and files that are shown): latency comes first, so the newest
+frame is handed out and a frame not taken before the next one arrives is dropped (and
+counted); a file is paced at its own frame rate, so it behaves like a camera. A file that is
+not shown (``realtime=False``) is read as fast as it is taken and every frame is handed
+out, so ``--frames N`` records N frames. A stream that stops delivering is reopened with
+back-off before giving up.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class Frame:
     bgr: np.ndarray  # uint8 HxWx3, as OpenCV delivers it
     index: int  # capture order, from 0
     t_capture: float  # time.perf_counter() when it was read
+    t_source: float  # when it was shown at the source, on the perf_counter clock (recordings are timed by it)
 
 
 def parse_source(source: str) -> int | str:
@@ -51,7 +55,8 @@ def _open(source: int | str):  # noqa: ANN202 (cv2.VideoCapture)
 class Capture:
     """Reads frames in a background thread; ``latest()`` waits for a frame newer than the last."""
 
-    def __init__(self, source: int | str, *, retries: int = 5, pace_files: bool = True, loop: bool = False) -> None:
+    def __init__(self, source: int | str, *, retries: int = 5, realtime: bool = True, loop: bool = False) -> None:
+        """``realtime=False`` (files only): unpaced, and no frame is dropped."""
         self.source = source
         self.retries = retries
         self.loop = loop
@@ -59,7 +64,9 @@ class Capture:
         self.is_file = isinstance(source, str) and "://" not in source
         fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
         self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
-        self._pace = 1.0 / self.fps if (self.is_file and pace_files) else 0.0
+        self.realtime = realtime or not self.is_file
+        self._pace = 1.0 / self.fps if (self.is_file and self.realtime) else 0.0
+        self.busy_s = 0.0  # seconds spent reading and decoding
         self._cond = threading.Condition()
         self._frame: Frame | None = None
         self._taken = -1
@@ -86,9 +93,13 @@ class Capture:
         return False
 
     def _run(self) -> None:
-        next_time = time.perf_counter()
+        next_time = start = time.perf_counter()
         while not self._stop.is_set():
+            if not self.realtime and not self._wait_taken():
+                break
+            t0 = time.perf_counter()
             ok, bgr = self._cap.read()
+            self.busy_s += time.perf_counter() - t0
             if not ok:
                 if self.is_file and self.loop and self.read_count:
                     self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
@@ -104,12 +115,21 @@ class Capture:
             with self._cond:
                 if self._frame is not None and self._frame.index != self._taken:
                     self.dropped += 1
-                self._frame = Frame(bgr, self.read_count, time.perf_counter())
+                now = time.perf_counter()
+                t_source = now if self.realtime else start + self.read_count / self.fps
+                self._frame = Frame(bgr, self.read_count, now, t_source)
                 self.read_count += 1
                 self._cond.notify_all()
         with self._cond:
             self.ended = True
             self._cond.notify_all()
+
+    def _wait_taken(self) -> bool:
+        """Unpaced reading: wait until the frame read last was taken; False when stopping."""
+        with self._cond:
+            while self._frame is not None and self._frame.index != self._taken and not self._stop.is_set():
+                self._cond.wait(0.05)
+        return not self._stop.is_set()
 
     def peek(self, timeout: float = 5.0) -> Frame | None:
         """The newest frame without taking it (waits for the first); None when the source
@@ -120,7 +140,9 @@ class Capture:
         """The newest frame not yet taken; None when the source has ended (see ``error``)."""
         frame = self._wait(lambda f: f is not None and f.index != self._taken, timeout)
         if frame is not None:
-            self._taken = frame.index
+            with self._cond:
+                self._taken = frame.index
+                self._cond.notify_all()
         return frame
 
     def _wait(self, ready: Callable[[Frame | None], bool], timeout: float) -> Frame | None:

@@ -10,6 +10,7 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..files import atomic_output
@@ -19,6 +20,14 @@ from ..video.encoder import VideoFileWriter
 from ..video.timing import Timeline
 
 _MS = Fraction(1, 1000)
+
+
+def fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``rgb`` at ``width`` x ``height``: a recording and a virtual camera keep their first
+    size when the size keys change the frames'."""
+    if rgb.shape[1] == width and rgb.shape[0] == height:
+        return rgb
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 class Recorder:
@@ -38,7 +47,8 @@ class Recorder:
         self.frames = 0
 
     def write(self, rgb: np.ndarray, t_capture: float) -> None:
-        """One RGB uint8 frame captured at ``t_capture`` (time.perf_counter seconds)."""
+        """One RGB uint8 frame captured at ``t_capture`` (time.perf_counter seconds); the
+        first sets the size (even sides), later ones of another size are scaled to it."""
         if self._writer is None:
             h, w = rgb.shape[:2]
             tmp = self._atomic.__enter__()
@@ -48,8 +58,9 @@ class Recorder:
             )  # fmt: skip
             self._t0 = t_capture
         h, w = rgb.shape[:2]
+        rgb = fit(rgb[: h - h % 2, : w - w % 2], self._writer.stream.width, self._writer.stream.height)
         pts = round((t_capture - self._t0) * 1000)
-        item = self._timeline.push(np.ascontiguousarray(rgb[: h - h % 2, : w - w % 2]), pts)
+        item = self._timeline.push(np.ascontiguousarray(rgb), pts)
         if item is not None:
             self._writer.write(item)
         self.frames += 1

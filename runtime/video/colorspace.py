@@ -48,13 +48,23 @@ class ColorTags:
 BT709 = ColorTags(SWS_CS_ITU709, AVCOL_SPC_BT709)
 
 
-def source_colors(frame: object, is_rgb: bool) -> ColorTags:
-    """The matrix a decoded PyAV ``VideoFrame`` should be converted to RGB with."""
+def source_colors(frame: object, is_rgb: bool, declared: object | None = None) -> ColorTags:
+    """The matrix a decoded PyAV ``VideoFrame`` should be converted to RGB with.
+
+    ``declared``: the stream's codec context, whose tags stand in for ones the frame leaves
+    unspecified. A GPU decoder (NVDEC) may hand back frames without the stream's tags; the
+    matrix must not depend on which decoder ran, so both paths read the stream's too.
+    """
     if is_rgb:
         return BT709
-    spc = int(getattr(frame, "colorspace", AVCOL_SPC_UNSPECIFIED))
-    primaries = int(getattr(frame, "color_primaries", AVCOL_PRI_UNSPECIFIED))
-    trc = int(getattr(frame, "color_trc", AVCOL_TRC_UNSPECIFIED))
+
+    def tag(name: str, unspecified: int) -> int:
+        value = int(getattr(frame, name, unspecified))
+        return int(getattr(declared, name, unspecified)) if value == unspecified and declared is not None else value
+
+    spc = tag("colorspace", AVCOL_SPC_UNSPECIFIED)
+    primaries = tag("color_primaries", AVCOL_PRI_UNSPECIFIED)
+    trc = tag("color_trc", AVCOL_TRC_UNSPECIFIED)
     if spc in _SPC_TO_SWS:
         return ColorTags(_SPC_TO_SWS[spc], spc, primaries, trc)
     if int(getattr(frame, "height", 0)) >= 720:

@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..errors import UserError
 from ..files import atomic_output, refuse_overwriting_inputs, use_default_permissions
 from ..sizing import Size, encodable, scaled
 from .containers import OutputFormat, check_encoder_options, output_format
-from .encoder import VideoFileWriter
+from .encoder import VideoFileWriter, check_encoder_choice, choose_encoder
 from .frames_folder import FramesFolderWriter, atomic_folder, check_frames_folder
+from .hw import DECODERS, check_choice, cuda_device_error, gpu_index
 from .pipeline import Pipeline
 from .source import is_url, open_source
 from .source_types import Source
@@ -37,12 +39,15 @@ def convert_video(
     size: int | None | Callable[[int, int], int | None] = None,
     batch: int = 1,
     crf: float = 18,
-    preset: str = "medium",
+    preset: str = "veryfast",
     fps: float | Fraction | None = None,
     progress: bool = True,
     audio: bool = True,
     prefetch: Callable[[np.ndarray], None] | None = None,
     queue_frames: int | None = None,
+    decoder: str = "auto",
+    encoder: str = "auto",
+    device: str | None = None,
 ) -> ConversionSummary:
     """Run every frame of ``source`` through ``process`` and write ``output``.
 
@@ -55,7 +60,7 @@ def convert_video(
     ``size`` first (aspect kept, sides rounded to even for video); None keeps the size; a
     function of the input's (width, height) gives the side once the input is open.
     ``crf``/``preset``: x264 quality and speed (for WebM, crf is VP9's 0-63 scale and the
-    preset maps to libvpx speed settings).
+    preset maps to libvpx speed settings; for NVENC, its constant quality and p1..p7).
     ``fps``: for a source without timestamps (an image sequence, a raw stream), its frame
     rate (default 25, or the stream's own); for a video, a constant output rate (frames
     are dropped or repeated by time, each processed once). None keeps the source's own
@@ -64,13 +69,19 @@ def convert_video(
     queued, so work on it can start ahead of ``process`` (the stabiliser's analysis).
     ``queue_frames`` bounds each queue between stages (default: 2 batches, at least 4, or
     8 with ``prefetch``).
+    ``device``: where ``process`` runs (an engine's ``capabilities.device``: ``cpu``,
+    ``cuda``, ``cuda:1``). ``decoder``: ``auto`` decodes with NVDEC on that GPU when it is a
+    CUDA device, ``cuda`` always, ``cpu`` never; where NVDEC cannot, the CPU decodes (one
+    warning; for ``cuda`` a UserError). ``encoder``: ``auto`` encodes H.264 with NVENC when
+    ``device`` is CUDA and NVENC opens there (one note where it does not), ``nvenc`` always
+    (else a UserError), ``cpu`` never. The summary says which ran (``decoder``, ``encoder``).
 
     The output appears only when complete. Ctrl-C stops within about a second, removes
     the partial output, and raises KeyboardInterrupt; an error in any stage is raised here.
     """
     t0 = time.perf_counter()
-    fmt = check_request(source, output, batch, crf, preset, fps)
-    src = open_source(source, fps=fps, audio=audio and fmt is not None)
+    fmt = check_request(source, output, batch, crf, preset, fps, decoder=decoder, encoder=encoder)
+    src = open_source(source, fps=fps, audio=audio and fmt is not None, gpu=_decode_gpu(decoder, device), gpu_required=decoder == "cuda")
     handed_over = False  # once the decoding stage runs, it closes ``src`` (from its own thread)
     try:
         refuse_overwriting_inputs(output, list(src.info.inputs))
@@ -80,7 +91,7 @@ def convert_video(
         decoded, processed = pipeline.channel(queue_size), pipeline.channel(queue_size)
         decode = DecodeStage(src, plan.size, plan.timeline, plan.converter, decoded, on_frame=prefetch)
         with atomic_output(output) if fmt is not None else atomic_folder(output) as tmp:
-            writer = _writer(tmp, fmt, src, plan, crf, preset)
+            writer = _writer(tmp, fmt, src, plan, crf, preset, encoder, device)
             pipeline.add("decode", decode)
             pipeline.add("process", ProcessStage(process, batch, decoded, processed))
             pipeline.add("encode", EncodeStage(writer, processed))
@@ -95,20 +106,41 @@ def convert_video(
 
 
 def check_request(
-    source: str | os.PathLike[str], output: str | os.PathLike[str], batch: int, crf: float, preset: str, fps: float | Fraction | None
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    batch: int,
+    crf: float,
+    preset: str,
+    fps: float | Fraction | None,
+    *,
+    decoder: str = "auto",
+    encoder: str = "auto",
 ) -> OutputFormat | None:
     """Everything that can be refused before the input is opened; the output format."""
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     if fps is not None:
         as_rate(fps)  # UserError for fps <= 0
+    check_choice("decoder", decoder, DECODERS)
+    if decoder == "cuda" and (why := cuda_device_error(0)) is not None:
+        raise UserError(f"decoder cuda: no CUDA device for NVDEC ({why}); use decoder auto or cpu")
     fmt = output_format(output)  # UserError for an unwritable extension
     check_encoder_options(fmt, crf, preset)
+    check_encoder_choice(fmt, encoder)  # encoder nvenc: where NVENC does not open
     if not is_url(os.fspath(source)):
         refuse_overwriting_inputs(output, [source])
     if fmt is None:
         check_frames_folder(output)
     return fmt
+
+
+def _decode_gpu(decoder: str, device: str | None) -> int | None:
+    """The CUDA device to decode on: ``auto``: the engine's, where it is one; ``cuda``: the
+    engine's, else the first; ``cpu``: none."""
+    index = gpu_index(device)
+    if decoder == "cuda":
+        return index if index is not None else 0
+    return index if decoder == "auto" else None
 
 
 @dataclass
@@ -117,6 +149,7 @@ class _Plan:
     timeline: Timeline
     converter: RateConverter | None
     audio_dropped: int
+    encoder_fallback: str = ""
 
 
 def _plan(src: Source, size: int | None | Callable[[int, int], int | None], fps: float | Fraction | None, fmt: OutputFormat | None, audio: bool) -> _Plan:
@@ -136,11 +169,12 @@ def _plan(src: Source, size: int | None | Callable[[int, int], int | None], fps:
     return _Plan(out_size, timeline, converter, audio_dropped)
 
 
-def _writer(tmp: Path, fmt: OutputFormat | None, src: Source, plan: _Plan, crf: float, preset: str) -> FrameWriter:
+def _writer(tmp: Path, fmt: OutputFormat | None, src: Source, plan: _Plan, crf: float, preset: str, encoder: str, device: str | None) -> FrameWriter:
     """The video file writer (the source's audio wired into it) or the PNG folder writer."""
     if fmt is None:
         return FramesFolderWriter(tmp)
     info, converter = src.info, plan.converter
+    codec, gpu, plan.encoder_fallback = choose_encoder(fmt, encoder, device)
     writer = VideoFileWriter(
         tmp,
         fmt,
@@ -154,6 +188,8 @@ def _writer(tmp: Path, fmt: OutputFormat | None, src: Source, plan: _Plan, crf: 
         sample_aspect_ratio=info.sample_aspect_ratio,
         audio_streams=info.audio_streams,
         origin=info.origin,
+        codec=codec,
+        gpu=gpu,
     )
     src.audio_sink = writer.feed_audio
     return writer
@@ -207,4 +243,8 @@ def _summary(
         decode_s=clocks["decode"].busy_s,
         process_s=clocks["process"].busy_s,
         encode_s=clocks["encode"].busy_s,
+        decoder=src.decoder,
+        encoder=writer.encoder if isinstance(writer, VideoFileWriter) else "PNG files",
+        decoder_fallback=src.gpu_fallback,
+        encoder_fallback=plan.encoder_fallback,
     )

@@ -1,4 +1,8 @@
-"""Writing a video file: H.264 (or VP9 for WebM) frames plus the input's audio streams."""
+"""Writing a video file: H.264 (or VP9 for WebM) frames plus the input's audio streams.
+
+The H.264 encoder is x264 on the CPU, or NVENC on the GPU where one is asked for and opens
+(``choose_encoder``; ``hw.py`` probes it).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,11 @@ from typing import Any
 import av
 import numpy as np
 
+from ..errors import UserError
 from .audio import AudioCounts, AudioMuxer
 from .colorspace import AVCOL_PRI_UNSPECIFIED, AVCOL_RANGE_MPEG, AVCOL_TRC_UNSPECIFIED, ColorTags
 from .containers import OutputFormat
+from .hw import ENCODERS, NVENC, check_choice, gpu_index, nvenc_error, nvenc_options
 from .timing import TimedFrame
 
 log = logging.getLogger(__name__)
@@ -33,15 +39,58 @@ _VP9_SPEED = {  # x264 preset -> libvpx-vp9 (deadline, cpu-used)
 
 
 def encoder_options(fmt: OutputFormat, crf: float, preset: str) -> dict[str, str]:
-    """Codec options: constant quality ``crf`` at the speed of ``preset``."""
+    """CPU codec options: constant quality ``crf`` at the speed of ``preset``, with as many
+    threads as the encoder picks for the cores (``threads`` 0: x264 1.5 per core, libvpx one
+    per core up to 16); the process and decode stages mostly wait on the engine."""
     crf_text = f"{crf:g}"
     if fmt.video_codec == "libvpx-vp9":
         deadline, cpu_used = _VP9_SPEED[preset]
-        return {"crf": crf_text, "b": "0", "deadline": deadline, "cpu-used": str(cpu_used), "row-mt": "1"}
-    options = {"crf": crf_text, "preset": preset}
+        return {"crf": crf_text, "b": "0", "deadline": deadline, "cpu-used": str(cpu_used), "row-mt": "1", "threads": "0"}
+    options = {"crf": crf_text, "preset": preset, "threads": "0"}
     if not fmt.b_frames:
         options["bf"] = "0"
     return options
+
+
+def check_encoder_choice(fmt: OutputFormat | None, encoder: str) -> None:
+    """UserError, before any work, for an ``encoder`` that cannot be had: ``nvenc`` for an
+    output without an NVENC encoder (VP9, PNG frames) or where NVENC does not open."""
+    check_choice("encoder", encoder, ENCODERS)
+    if encoder != "nvenc":
+        return
+    if fmt is None:
+        raise UserError("encoder nvenc: a folder of PNG frames is not encoded; use encoder auto or cpu")
+    nvenc = NVENC.get(fmt.video_codec)
+    if nvenc is None:
+        raise UserError(f"encoder nvenc: no NVENC encoder for {fmt.video_codec} ({fmt.muxer} files); write .mp4, .mkv, .mov or .avi")
+    why = nvenc_error(nvenc, None)
+    if why is not None:
+        raise UserError(f"encoder nvenc: {nvenc} cannot open here ({why}); use encoder auto or cpu")
+
+
+def choose_encoder(fmt: OutputFormat, encoder: str, device: str | None) -> tuple[str, int | None, str]:
+    """(the video encoder for ``fmt``, its CUDA device or None for the CPU's encoder, why
+    NVENC was wanted and not used or "").
+
+    ``auto``: NVENC where the engine runs on CUDA (``device``) and NVENC opens there, else
+    the CPU's encoder, with one note saying why; ``nvenc``: NVENC or a UserError; ``cpu``:
+    the CPU's encoder.
+    """
+    check_choice("encoder", encoder, ENCODERS)
+    cpu, index = fmt.video_codec, gpu_index(device)
+    nvenc = NVENC.get(cpu)
+    if encoder == "cpu" or (encoder == "auto" and (index is None or nvenc is None)):
+        return cpu, None, ""
+    check_encoder_choice(fmt, encoder)  # nvenc: refused for VP9 and where NVENC opens nowhere
+    if nvenc is None:
+        return cpu, None, ""
+    why = nvenc_error(nvenc, index)
+    if why is None:
+        return nvenc, index, ""
+    if encoder == "nvenc":
+        raise UserError(f"encoder nvenc: {nvenc} cannot open on {device} ({why}); use encoder auto or cpu")
+    log.info("%s does not open on %s (%s): encoding with %s on the CPU", nvenc, device, why, cpu)
+    return cpu, None, f"{nvenc}: {why}"
 
 
 class VideoFileWriter:
@@ -68,7 +117,11 @@ class VideoFileWriter:
         sample_aspect_ratio: Fraction | None = None,
         audio_streams: tuple[Any, ...] = (),
         origin: Fraction = Fraction(0),
+        codec: str | None = None,
+        gpu: int | None = None,
     ) -> None:
+        """``codec``: the video encoder, default the format's (``choose_encoder`` picks
+        NVENC); ``gpu``: NVENC's CUDA device (None: any)."""
         self.fmt = fmt
         self.frames_written = 0
         self.in_time_base = time_base
@@ -76,10 +129,22 @@ class VideoFileWriter:
         self.time_base = 1 / self.rate if fmt.frame_slots else time_base
         self._last_slot: int | None = None
         self._durations: dict[int, int] = {}
+        codec = codec or fmt.video_codec
+        # ``encoder``: what encodes the video, for the summary
+        if codec in NVENC.values():
+            options = nvenc_options(crf, preset, gpu, fmt.b_frames)
+            self.encoder = f"{codec} (cuda:{gpu})" if gpu is not None else f"{codec} (gpu)"
+        else:
+            options = encoder_options(fmt, crf, preset)
+            self.encoder = f"{codec} (cpu, auto threads)"
         self.out = av.open(str(path), "w", format=fmt.muxer, container_options=dict(fmt.options))
         try:
-            stream = self.out.add_stream(fmt.video_codec, rate=self.rate, options=encoder_options(fmt, crf, preset))
+            stream = self.out.add_stream(codec, rate=self.rate, options=options)
             ctx = stream.codec_context
+            if codec == "libx264":
+                # PyAV's default thread type (SLICE) makes x264 split each frame into slices;
+                # FRAME is x264's own default: frames in parallel, smaller files.
+                ctx.thread_type = "FRAME"
             stream.width, stream.height = width, height
             stream.pix_fmt = "yuv420p"
             ctx.time_base = self.time_base

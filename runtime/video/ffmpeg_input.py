@@ -15,10 +15,12 @@ from av.video.reformatter import Interpolation
 from ..errors import UserError
 from ..sizing import Size, needs_crop
 from .colorspace import ColorTags, source_colors
+from .hw import cuda_device_error, ffmpeg_errors, hwaccel, reason
 from .source_types import RawFrame, SourceInfo
 from .timing import as_rate
 
 log = logging.getLogger(__name__)
+_CORRUPT = (av.error.InvalidDataError, av.error.PatchWelcomeError, av.error.BugError)
 
 URL_TIMEOUT_S = (15.0, 15.0)  # (open, read): a stalled stream ends with an error, not a hang
 MAX_ERRORS_IN_A_ROW = 64  # demuxer errors without a good packet between them: give up (end of input)
@@ -32,26 +34,71 @@ def _is_cover_art(stream: Any) -> bool:
     return bool(int(stream.disposition) & int(av.stream.Disposition.attached_pic))
 
 
+class _GpuRefused(Exception):
+    """NVDEC could not open or decode this input: it is reopened on the CPU."""
+
+
 class FFmpegSource:
     """Decodes the first video stream; demuxes the audio streams along with it.
 
     Opening decodes the first frame, so a file without a decodable frame fails here,
     before any output exists. Corrupt packets and frames are skipped and counted.
+
+    ``gpu``: decode on this CUDA device with NVDEC (FFmpeg's hwaccel: the frames come back
+    to the host as NV12 and take the same swscale conversion as the CPU's). Where NVDEC
+    cannot (no driver, a codec or profile it lacks), one warning says why and the CPU
+    decodes; with ``gpu_required`` that is a UserError instead.
     """
 
-    def __init__(self, source: str, *, url: bool, audio: bool = True, fps: float | Fraction | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        *,
+        url: bool,
+        audio: bool = True,
+        fps: float | Fraction | None = None,
+        gpu: int | None = None,
+        gpu_required: bool = False,
+    ) -> None:
         self.name = source
         self.url = url
+        self.decoder = ""
+        """What decodes the video: ``h264 (nvdec, cuda:0)`` or ``h264 (cpu, 3 threads)``."""
+        self.gpu_fallback = ""
+        """Why NVDEC was asked for and not used ("": it was used, or not asked for)."""
+        self._gpu_required = gpu_required
+        self._reformatter = av.video.reformatter.VideoReformatter()
+        if gpu is not None:
+            why = cuda_device_error(gpu)
+            if why is not None:
+                self._refuse_gpu(f"no CUDA device for NVDEC: {why}")
+                gpu = None
+        try:
+            self._open(source, url, audio, fps, gpu)
+        except _GpuRefused as e:
+            if gpu_required:
+                self._refuse_gpu(str(e))
+            self._open(source, url, audio, fps, None)  # where the CPU fails too, its error is the one to see
+            self._refuse_gpu(str(e))
+
+    def _refuse_gpu(self, why: str) -> None:
+        if self._gpu_required:
+            raise UserError(f"decoder cuda: cannot decode {self.name} with NVDEC ({why})")
+        self.gpu_fallback = why
+        log.warning("%s: decoding on the CPU (%s)", self.name, why)
+
+    def _open(self, source: str, url: bool, audio: bool, fps: float | Fraction | None, gpu: int | None) -> None:
         self.read_error: str | None = None
         self.skipped = 0
         self.audio_sink: Callable[[Any], None] | None = None
         self._early_audio: list[Any] = []  # audio demuxed before ``audio_sink`` was set
-        self._reformatter = av.video.reformatter.VideoReformatter()
+        self._gpu = gpu
+        self._gpu_unproven = gpu is not None  # until NVDEC gives the first frame
         try:
             kwargs: dict[str, Any] = {"timeout": URL_TIMEOUT_S} if url else {}
             if url and source.lower().startswith("rtsp://"):
                 kwargs["options"] = {"rtsp_transport": "tcp"}
-            self.container = av.open(source, "r", **kwargs)
+            self.container = av.open(source, "r", **kwargs) if gpu is None else _open_on_gpu(source, kwargs, gpu)
         except FileNotFoundError:
             raise UserError(f"input not found: {source}") from None
         except (av.FFmpegError, OSError) as e:
@@ -69,16 +116,28 @@ class FFmpegSource:
             have = f" (it has {len(c.streams.audio)} audio stream(s))" if c.streams.audio else ""
             raise UserError(f"{source} has no video stream{have}")
         self.video = videos[0]
-        self.video.thread_type = "AUTO"
+        ctx = self.video.codec_context
+        if self._gpu is not None and not ctx.is_hwaccel:  # FFmpeg has no NVDEC path for this codec
+            self._refuse_gpu(f"NVDEC does not decode {ctx.name}")
+            self._gpu, self._gpu_unproven = None, False
+        if self._gpu is None:
+            # Frame and slice threads, as many as FFmpeg picks for the cores (0: auto).
+            self.video.thread_type = "AUTO"
+            self.video.thread_count = 0
+        else:
+            # NVDEC decodes; the CPU only parses headers and copies frames back: one thread.
+            self.video.thread_count = 1
         self.audio = list(c.streams.audio) if audio else []
         self._decoded = self._decode_frames()
-        first = next(self._decoded, None)
+        first = self._first_on_gpu() if self._gpu is not None else next(self._decoded, None)
+        threads = ctx.thread_count  # what FFmpeg made of 0 (auto), once the first frame is decoded
+        self.decoder = f"{ctx.name} (nvdec, cuda:{self._gpu})" if self._gpu is not None else f"{ctx.name} (cpu, {threads} thread{'s' * (threads != 1)})"
         if first is None:
             why = f"reading stopped: {self.read_error}" if self.read_error else f"{self.skipped} corrupt packets/frames"
             raise UserError(f"{source} has no decodable video frames ({why})")
         self._first: Any = first
         self.rotation = _quarter_turns(first)
-        self.colors: ColorTags = source_colors(first, first.format.is_rgb)
+        self.colors: ColorTags = source_colors(first, first.format.is_rgb, declared=ctx)
         w, h = first.width, first.height
         if self.rotation % 2:
             w, h = h, w
@@ -123,6 +182,19 @@ class FFmpegSource:
             inputs=() if url else (Path(source),),
         )
 
+    def _first_on_gpu(self) -> Any:
+        """The first frame from NVDEC; _GpuRefused (with FFmpeg's reason) where it fails."""
+        failure: BaseException | None = None
+        with ffmpeg_errors() as errors:
+            try:
+                first = next(self._decoded, None)
+            except av.FFmpegError as e:
+                failure = e
+        if failure is not None:
+            raise _GpuRefused(f"NVDEC refused the stream: {reason(failure, errors)}")
+        self._gpu_unproven = False
+        return first
+
     # -- packets and frames ---------------------------------------------------------------
 
     def _packets(self) -> Iterator[Any]:
@@ -138,7 +210,7 @@ class FFmpegSource:
                 return
             except av.error.EOFError:
                 return
-            except (av.error.InvalidDataError, av.error.PatchWelcomeError, av.error.BugError) as e:
+            except _CORRUPT as e:
                 self.skipped += 1
                 errors += 1
                 log.debug("skipping unreadable data in %s: %s", self.name, e)
@@ -172,11 +244,13 @@ class FFmpegSource:
     def _decode(self, packet: Any) -> Iterator[Any]:
         try:
             frames = self.video.decode(packet)
-        except (av.error.InvalidDataError, av.error.PatchWelcomeError, av.error.BugError) as e:
+        except av.error.EOFError:
+            return
+        except _CORRUPT as e:
+            if self._gpu_unproven:  # NVDEC's refusal can read like bad data: try the CPU
+                raise
             self.skipped += 1
             log.debug("skipping a corrupt packet in %s: %s", self.name, e)
-            return
-        except av.error.EOFError:
             return
         for frame in frames:
             if frame.is_corrupt:
@@ -220,6 +294,23 @@ class FFmpegSource:
     def close(self) -> None:
         self._decoded.close()
         self.container.close()
+
+
+def _open_on_gpu(source: str, kwargs: dict[str, Any], gpu: int) -> Any:
+    """``av.open`` with NVDEC; _GpuRefused with FFmpeg's reason where that fails (the CPU
+    then tries, and a file it cannot open either fails there, with its own error)."""
+    failure: BaseException | None = None
+    with ffmpeg_errors() as errors:
+        try:
+            container = av.open(source, "r", hwaccel=hwaccel(gpu), **kwargs)
+        except (av.FFmpegError, OSError) as e:
+            failure = e
+        except RuntimeError as e:  # PyAV: "Hardware accelerated decode requested but no stream is compatible"
+            failure = e
+            errors.append("NVDEC decodes none of its streams")
+    if failure is not None:
+        raise _GpuRefused(f"opening it with NVDEC failed: {reason(failure, errors)}")
+    return container
 
 
 def _quarter_turns(frame: Any) -> int:

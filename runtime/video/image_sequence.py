@@ -56,6 +56,8 @@ class ImageSequence:
         self.files = sorted(files, key=natural_key)
         self.rate = as_rate(fps)
         self.skipped = 0
+        self.decoder = f"image files (OpenCV, {PREFETCH_THREADS} threads)"
+        self.gpu_fallback = ""
         self.audio_sink: Callable[[Any], None] | None = None
         self._pool: Any = None
         first = None

@@ -89,7 +89,8 @@ class StageClock:
 class Pipeline:
     """Runs named stage functions on threads; ``run`` supervises them from the caller's thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "video") -> None:
+        self.name = name  # the threads are called NAME-STAGE
         self.stop = threading.Event()
         self.clocks: dict[str, StageClock] = {}
         self._stages: list[tuple[str, Callable[[StageClock], None]]] = []
@@ -118,7 +119,7 @@ class Pipeline:
     def run(self, on_tick: Callable[[], None] | None = None, tick_s: float = 0.1) -> None:
         """Start all stages and wait for them; re-raise the first stage error, or a KeyboardInterrupt."""
         threads = [
-            threading.Thread(target=self._run_stage, args=(name, fn), name=f"video-{name}", daemon=True)
+            threading.Thread(target=self._run_stage, args=(name, fn), name=f"{self.name}-{name}", daemon=True)
             for name, fn in self._stages
         ]
         for t in threads:

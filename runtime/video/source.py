@@ -25,17 +25,26 @@ def is_url(source: str) -> bool:
     return bool(_URL_RE.match(source)) and not source.lower().startswith("file://")
 
 
-def open_source(source: str | os.PathLike[str], *, fps: float | Fraction | None = None, audio: bool = True) -> Source:
+def open_source(
+    source: str | os.PathLike[str],
+    *,
+    fps: float | Fraction | None = None,
+    audio: bool = True,
+    gpu: int | None = None,
+    gpu_required: bool = False,
+) -> Source:
     """Open ``source``: a video file or URL (PyAV), a folder of images or a glob pattern.
 
     ``fps`` is the frame rate of a source without timestamps (an image sequence or a
     raw stream; default: the stream's own, else 25); ``audio`` demuxes the
     audio streams too (their packets go to ``audio_sink``). UserError for anything a user
     can fix: a missing file, an empty folder, a file that is not a video.
+    ``gpu``: decode a video with NVDEC on this CUDA device, falling back to the CPU with a
+    warning (``gpu_required``: a UserError instead); image files are always read on the CPU.
     """
     text = os.fspath(source)
     if is_url(text):
-        return FFmpegSource(text, url=True, audio=audio, fps=fps)
+        return FFmpegSource(text, url=True, audio=audio, fps=fps, gpu=gpu, gpu_required=gpu_required)
     if text.lower().startswith("file://"):
         text = text[len("file://") :]
     path = Path(text)
@@ -43,14 +52,21 @@ def open_source(source: str | os.PathLike[str], *, fps: float | Fraction | None 
         files = list_images(path)
         if not files:
             raise UserError(f"no images in folder: {path}")
+        _no_nvdec_for_images(text, gpu_required)
         return ImageSequence(files, fps=fps, name=str(path))
     if path.exists():
         if path.stat().st_size == 0:
             raise UserError(f"input is an empty file: {path}")
-        return FFmpegSource(text, url=False, audio=audio, fps=fps)
+        return FFmpegSource(text, url=False, audio=audio, fps=fps, gpu=gpu, gpu_required=gpu_required)
     if _GLOB_CHARS.search(text):
         matches = [Path(p) for p in globlib.glob(text, recursive=True) if Path(p).is_file()]
         if not matches:
             raise UserError(f"no files match: {text}")
+        _no_nvdec_for_images(text, gpu_required)
         return ImageSequence(matches, fps=fps, name=text)
     raise UserError(f"input not found: {text}")
+
+
+def _no_nvdec_for_images(name: str, gpu_required: bool) -> None:
+    if gpu_required:
+        raise UserError(f"decoder cuda: {name} is a sequence of image files, which NVDEC does not decode; use decoder auto or cpu")

@@ -53,6 +53,10 @@ class Source(Protocol):
     info: SourceInfo
     skipped: int
     """Corrupt packets or frames skipped so far."""
+    decoder: str
+    """What decodes the frames, for the summary: ``h264 (cpu, 3 threads)``, ``h264 (nvdec, cuda:0)``."""
+    gpu_fallback: str
+    """Why NVDEC was wanted and not used ("" where it was not wanted, or ran)."""
     audio_sink: Callable[[Any], None] | None
     """Called with every demuxed audio packet (from the decoding thread)."""
 

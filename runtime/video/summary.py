@@ -43,6 +43,14 @@ class ConversionSummary:
     decode_s: float
     process_s: float
     encode_s: float
+    decoder: str = ""
+    """What decoded: ``h264 (cpu, 3 threads)``, ``h264 (nvdec, cuda:0)``, ``image files (...)``."""
+    encoder: str = ""
+    """What encoded: ``libx264 (cpu, auto threads)``, ``h264_nvenc (cuda:0)``, ``PNG files``."""
+    decoder_fallback: str = ""
+    """Why NVDEC was wanted and the CPU decoded instead ("" where it was not wanted, or ran)."""
+    encoder_fallback: str = ""
+    """Why NVENC was wanted and the CPU encoded instead."""
 
     @property
     def bottleneck(self) -> str:
@@ -70,4 +78,5 @@ class ConversionSummary:
             f"{self.output}: {self.frames_out} frames {self.output_size[0]}x{self.output_size[1]}{extra}, "
             f"audio {', '.join(audio) or 'none'}; {self.wall_s:.1f} s, {self.fps:.1f} fps "
             f"(busy: decode {self.decode_s:.1f} s, process {self.process_s:.1f} s, encode {self.encode_s:.1f} s)"
+            + (f"; decoded by {self.decoder}, encoded by {self.encoder}" if self.decoder and self.encoder else "")
         )

@@ -14,11 +14,11 @@ HELP = "measure latency and throughput of every backend (a table, JSON and a plo
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = command(
-        sub, "bench", help=HELP,
+        sub, "bench", help=HELP, uses=("backend",),
         description=HELP[0].upper() + HELP[1:] + ", beside the reference (PyTorch eager FP32, style re-encoded per "
-        "frame) and the machine's measured matrix-product rate, on the CPU. Families whose weights are not "
-        "installed are measured with random weights (speed does not depend on weight values). Results go to "
-        "STORE/benchmarks/MACHINE/ unless --out names a folder.",
+        "frame) and the machine's measured matrix-product rate: every CPU backend (--backend auto), or one backend "
+        "(tensorrt: on the GPU). Families whose weights are not installed are measured with random weights (speed "
+        "does not depend on weight values). Results go to STORE/benchmarks/MACHINE/ unless --out names a folder.",
     )  # fmt: skip
     p.add_argument("--quick", action="store_true", help="a short run (a few minutes on 2 cores)")
     p.add_argument("--out", type=Path, metavar="DIR", help="results folder (default STORE/benchmarks/MACHINE)")
@@ -33,11 +33,13 @@ def run(args: argparse.Namespace) -> int:
     from stylize.benchmarks import run as bench
     from stylize.benchmarks.machine import slug
 
+    bench.check_backend(args.backend)  # one line where it cannot run here
     store = Store(args.home)
-    plan = bench.quick_plan() if args.quick else bench.full_cpu_plan()
+    plan = bench.backend_plan(args.backend, quick=args.quick)
     result = bench.run(plan, store, progress=not args.quiet)
     print(bench.table(result))
     folder = args.out or store.root / "benchmarks" / slug(result["machine"])
-    json_path, png = bench.save(result, folder, "quick" if args.quick else "full")
+    name = ("quick" if args.quick else "full") + ("" if args.backend == "auto" else f"-{args.backend}")
+    json_path, png = bench.save(result, folder, name)
     print(f"results: {json_path}" + (f", plot: {png}" if png else ""))
     return 0

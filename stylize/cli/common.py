@@ -71,5 +71,6 @@ def reset_logging() -> None:
 def stylizer(args: argparse.Namespace) -> Stylizer:
     """The API's ``Stylizer`` for a command's model options."""
     return Stylizer(
-        args.model, weights=args.weights, backend=args.backend, device=args.device, home=args.home, style_size=getattr(args, "style_size", None)
-    )
+        args.model, weights=args.weights, backend=args.backend, device=args.device, home=args.home, style_size=getattr(args, "style_size", None),
+        graphs=getattr(args, "graphs", None),
+    )  # fmt: skip

@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub, "build-engine", help=BUILD_HELP,
         description=BUILD_HELP[0].upper() + BUILD_HELP[1:] + ". One optimisation profile per graph; engines are "
         "saved in the store, keyed by the ONNX file's SHA-256, the GPU, its compute capability, the TensorRT "
-        "version and the profile.",
+        "version and the profile. `--backend tensorrt` reuses them where their profile covers a frame size, and "
+        "builds an engine for any other size on first use.",
         epilog="example: stylize build-engine --model adain --fp16 --shapes 360x640:720x1280:1080x1920",
     )  # fmt: skip
     add_options(b, "model", "weights", model={"required": True})
@@ -84,7 +85,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_build_engine(args: argparse.Namespace) -> int:
-    from stylize.export.tensorrt_build import DEFAULT_STYLE_SHAPES, build_engine, gpu_info, parse_shapes, tensorrt_or_error
+    from stylize.export.tensorrt_build import DEFAULT_STYLE_SHAPES, build_engines, gpu_info, parse_shapes, tensorrt_or_error
+    from stylize.runtime.backends import missing_graphs
 
     shapes = parse_shapes(args.shapes)
     style_shapes = parse_shapes(args.style_shapes or DEFAULT_STYLE_SHAPES[args.model], "--style-shapes")
@@ -92,12 +94,10 @@ def run_build_engine(args: argparse.Namespace) -> int:
     gpu = gpu_info()  # ... or no GPU
     store = Store(args.home)
     folder = args.onnx or store.graph_folder(_weights(args).model_id, "fp16" if args.fp16 else "fp32")
-    graphs = {"style_encoder": style_shapes, "stylizer": shapes}
-    missing = [f"{g}.onnx" for g in graphs if not (folder / f"{g}.onnx").is_file()]
+    missing = missing_graphs(folder)
     if missing:
         fp16 = " --fp16" if args.fp16 else ""
         raise UserError(f"{', '.join(missing)} not found in {folder}; run `stylize export --model {args.model}{fp16}` first")
-    for graph, profile in graphs.items():
-        path = build_engine(store, folder / f"{graph}.onnx", profile, gpu=gpu, workspace_gib=args.workspace_gib)
+    for path in build_engines(store, folder, shapes, style_shapes, gpu=gpu, workspace_gib=args.workspace_gib).values():
         print(f"{path} ({path.stat().st_size / 1e6:.1f} MB, {gpu.name} sm {gpu.compute_capability}, TensorRT {trt.__version__})")
     return 0

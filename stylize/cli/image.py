@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("content", nargs="+", type=Path, help="content image file(s)")
     p.add_argument("-o", "--output", required=True, type=Path, help="output file (.png, .jpg, ...) or folder")
-    add_options(p, "style", "style_weights", "alpha", "preserve_color", "size", "style_size", "model", "weights", "max_pixels")
+    add_options(p, "style", "style_weights", "alpha", "preserve_color", "size", "style_size", "model", "weights", "graphs", "max_pixels")
     p.add_argument("--mask", action="append", type=Path, metavar="IMAGE", help="spatial control: one mask image per --style (white: this style)")
     p.set_defaults(func=run)
 

@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("input", help="video file, URL, image folder or glob")
     p.add_argument("-o", "--output", required=True, help="output video file, or a folder (ending in /) for PNG frames")
-    add_options(p, "style", "style_weights", "alpha", "preserve_color", "size", "style_size", "temporal", "model", "weights")
-    add_options(p.add_argument_group("encoding"), "crf", "preset", "fps", "audio", "batch")
+    add_options(p, "style", "style_weights", "alpha", "preserve_color", "size", "style_size", "temporal", "model", "weights", "graphs")
+    add_options(p.add_argument_group("encoding"), "crf", "preset", "decoder", "encoder", "fps", "audio", "batch")
     p.set_defaults(func=run)
 
 
@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     report = stylizer(args).video(
         args.input, args.output, args.style, alpha=args.alpha, style_weights=args.style_weights,
         preserve_color=args.preserve_color, size=args.size, temporal=args.temporal, batch=args.batch, crf=args.crf,
-        preset=args.preset, fps=args.fps, audio=args.audio, progress=not args.quiet,
+        preset=args.preset, fps=args.fps, audio=args.audio, progress=not args.quiet, decoder=args.decoder,
+        encoder=args.encoder,
     )  # fmt: skip
     print(report.describe())
     return 0

@@ -27,11 +27,23 @@ class MagentaStylizer(nn.Module):
         return self.predictor(style)
 
     def forward(self, content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
-        if isinstance(alpha, (int, float)) and alpha == 1.0:
-            vec = style_vec
-        else:
-            vec = alpha * style_vec + (1 - alpha) * self.encode_style(content)
+        """At alpha 1 the frame pays for the transformer only: the predictor runs on the
+        content just where its vector is mixed in. With a tensor ``alpha`` (the exported
+        graph) the choice is a ``torch.cond``, an ONNX ``If`` whose predictor branch runs
+        only when alpha differs from 1."""
+        if not isinstance(alpha, torch.Tensor):
+            vec = style_vec if alpha == 1.0 else alpha * style_vec + (1 - alpha) * self.encode_style(content)
+            return self.transformer(content, vec)
+        a = alpha.reshape(())
+        vec = torch.cond(a == 1.0, self._style_only, self._mixed, (content, style_vec, a))
         return self.transformer(content, vec)
+
+    @staticmethod
+    def _style_only(content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        return style_vec.expand(content.shape[0], -1).clone()
+
+    def _mixed(self, content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        return alpha * style_vec + (1 - alpha) * self.encode_style(content)
 
     def forward_regions(self, content: torch.Tensor, style_vecs: torch.Tensor, masks: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
         """Spatial control: style k where ``masks[k]`` (K x H x W, in [0, 1]) is set.
