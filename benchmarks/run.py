@@ -294,7 +294,7 @@ def reference_video_fps(engines: Engines, family: str, clip: Path, size: int, de
     """The anchors' video loop: decode, re-encode the style, stylise, encode; one at a time."""
     import torch
 
-    from stylize.runtime.images import shorter_side_size
+    from stylize.runtime.sizing import encodable
     from stylize.training.models import load_stylizer
 
     store, weights, _ = engines.weights(family)
@@ -308,8 +308,7 @@ def reference_video_fps(engines: Engines, family: str, clip: Path, size: int, de
         t0 = time.perf_counter()
         for frame in src.decode(video=0):
             rgb = frame.to_ndarray(format="rgb24")
-            h, w = shorter_side_size(rgb.shape[0], rgb.shape[1], size)
-            h, w = h - h % 2, w - w % 2
+            w, h = encodable(rgb.shape[1], rgb.shape[0], size)
             x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(255).to(device)
             x = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
             with torch.no_grad():
@@ -331,24 +330,12 @@ def reference_video_fps(engines: Engines, family: str, clip: Path, size: int, de
 
 # ---------------------------------------------------------------------------- pipelines
 def live_stages(engines: Engines, family: str, backend: str, clip: Path, size: int, frames: int) -> dict[str, object]:
-    """The live loop headless on a clip used as the camera, recording its output."""
-    from stylize.runtime.live.capture import Capture
-    from stylize.runtime.live.recorder import Recorder
-    from stylize.runtime.live.session import LiveOptions, LiveSession
+    """The live loop headless on a clip used as the camera (paced at its rate), recording its
+    output (``benchmarks.realtime.live_rate``)."""
+    from stylize.benchmarks.realtime import live_rate
 
-    engine = engines.get(family, backend)
-    vec = _style_vector(engine, family)
-    capture = Capture(str(clip), loop=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        recorder = Recorder(Path(tmp) / "live.mp4", capture.fps, preset="veryfast")
-        session = LiveSession(engine, [vec], ["bench"], LiveOptions(size=size, window=False, max_frames=frames))
-        try:
-            summary = session.run(capture, recorder)
-        finally:
-            capture.close()
-            recorder.close()
-    return {"family": family, "backend": engine.backend, "clip": clip.name, "size": size, "frames": summary.frames,
-            "fps": summary.fps, "dropped": summary.dropped, "stages_ms": summary.times.medians()}  # fmt: skip
+    row = live_rate(engines.get(family, backend), family, clip, size, frames)
+    return {**row, "size": size, "fps": row["delivered_fps"]}
 
 
 def video_end_to_end(engines: Engines, family: str, backend: str, clip: Path, size: int, device: str) -> dict[str, object]:

