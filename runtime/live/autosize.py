@@ -32,12 +32,16 @@ class SizeChoice:
     measured: dict[int, float] = field(default_factory=dict)  # side -> ms, every rung tried
 
     def describe(self) -> str:
-        tried = ", ".join(f"{s}: {ms:.0f} ms" for s, ms in sorted(self.measured.items()))
+        others = {s: ms for s, ms in sorted(self.measured.items()) if s != self.side}
+        tried = f"; tried {', '.join(f'{s}: {ms:.0f} ms' for s, ms in others.items())}" if others else ""
         if self.holds:
-            return f"live size {self.side} (auto): {self.frame_ms:.0f} ms a frame, the source gives one every {self.interval_ms:.0f} ms ({tried}); keys - and + change it"
+            return (
+                f"live size {self.side} (auto): {self.frame_ms:.0f} ms a frame, the source gives one every "
+                f"{self.interval_ms:.0f} ms{tried}; keys - and + change it"
+            )
         return (
             f"live size {self.side} (auto, the smallest): {self.frame_ms:.0f} ms a frame, slower than the source's "
-            f"{self.interval_ms:.0f} ms, so frames will be dropped ({tried})"
+            f"{self.interval_ms:.0f} ms, so frames will be dropped{tried}"
         )
 
 
