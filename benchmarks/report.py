@@ -32,6 +32,7 @@ stylize bench --quick                               # CPU, a short matrix (resul
 stylize bench --out benchmarks/results/MACHINE      # the full CPU matrix, into this folder
 python -m stylize.benchmarks.gpu OUT_DIR            # every GPU measurement: starts, engines, live, video, stabiliser
 python -m stylize.benchmarks.realtime               # the CPU half of real time: live, video, Magenta against TFLite
+python -m stylize.benchmarks.soak                   # 10,000 frames through video and live, resident memory sampled
 python -m stylize.benchmarks.still --size 512       # one still, torch engine, median of 5
 python -m stylize.benchmarks.temporal_eval          # flicker (warping error) with and without stabilisation
 python -m stylize.benchmarks.temporal_device        # the stabiliser's cost beside a fast engine, GPU blend vs OpenCV
@@ -178,6 +179,26 @@ def realtime_section(path: Path) -> str:
     return "\n".join(lines)
 
 
+def soak_section(path: Path) -> str:
+    """One ``stylize-soak/1`` file (``benchmarks.soak``)."""
+    r = _load(path)
+    m = r["machine"]
+    lines = [
+        f"### {m['cpu']}, {m['cores']} cores: `{path.relative_to(HERE)}`",
+        "",
+        f"`python -m stylize.benchmarks.soak --frames {r['frames']} --size {r['size']}`, {r['created']}: each command a process of its own "
+        "(Magenta, the stabiliser on), its resident memory sampled every 0.2 s; growth: the median of the last tenth of the "
+        "samples against that of the second tenth.",
+        "",
+        "| command | frames | seconds | RSS early MB | RSS late MB | growth | peak MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("video", "live"):
+        v = r[name]
+        lines.append(f"| {name} | {r['frames']} | {v['seconds']:.0f} | {v['early_mb']:.0f} | {v['late_mb']:.0f} | {v['growth']:+.2%} | {v['peak_mb']:.0f} |")
+    return "\n".join(lines)
+
+
 def temporal_section(path: Path) -> str:
     r = _load(path)
     lines = [
@@ -232,6 +253,10 @@ def render(results: Path = RESULTS) -> str:
             "before and after the stylizer was compiled into the store.\n"
         )
         parts += [realtime_section(p) + "\n" for p in live]
+    soak = sorted(p for p in results.glob("*/*.json") if _load(p).get("schema") == "stylize-soak/1")
+    if soak:
+        parts.append("## Soak: memory over many frames\n")
+        parts += [soak_section(p) + "\n" for p in soak]
     temporal = sorted(p for p in results.rglob("temporal_*.json") if "clips" in _load(p))
     if temporal:
         parts.append("## Temporal stabilisation\n")

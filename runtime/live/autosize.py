@@ -109,12 +109,18 @@ def choose_side(
     return choice(best)
 
 
-def median_ms(fn: Callable[[], object], repeats: int = 3) -> float:
-    """One warm-up call, then the median of ``repeats`` timed calls, in ms."""
-    fn()
+def timed_ms(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> list[float]:
+    """``warmup`` untimed calls, then the wall time of ``repeats`` calls, in ms."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return times
+
+
+def median_ms(fn: Callable[[], object], repeats: int = 3) -> float:
+    """One warm-up call, then the median of ``repeats`` timed calls, in ms."""
+    return statistics.median(timed_ms(fn, repeats))
