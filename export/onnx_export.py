@@ -28,9 +28,10 @@ from torch import nn
 
 from stylize.export import checks, onnx_passes
 from stylize.export.graphs import graph_modules
+from stylize.runtime.errors import UserError
 from stylize.runtime.files import atomic_output
 from stylize.runtime.models import FAMILIES, ModelWeights
-from stylize.runtime.store import Store
+from stylize.runtime.store import Store, make_folder, record_graph_digest, sha256_file
 
 OPSET = 18  # TensorRT 10.0 parses opsets 9-20, 10.15 9-24; ONNX Runtime >= 1.14 runs 18
 FRAME_FORMATS = ("uint8-nhwc", "float-nchw")
@@ -225,14 +226,20 @@ def export_graphs(
 
 
 def save_graphs(graphs: ExportedGraphs, folder: str | Path) -> dict[str, Path]:
-    """Write ``style_encoder.onnx`` and ``stylizer.onnx`` into ``folder`` (atomically)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``style_encoder.onnx`` and ``stylizer.onnx`` into ``folder`` (atomically), each
+    with its digest beside it (``GRAPH.onnx.sha256``), which the engines compare before they
+    load a graph."""
+    folder = make_folder(folder)
     paths = {}
     for name, model in graphs.models.items():
         path = folder / f"{name}.onnx"
-        with atomic_output(path) as tmp:
-            onnx.save_model(model, str(tmp))
+        try:
+            with atomic_output(path, group_write=False) as tmp:
+                onnx.save_model(model, str(tmp))
+                digest = sha256_file(tmp)
+            record_graph_digest(path, digest)
+        except OSError as e:
+            raise UserError(f"cannot write {path}: {e.strerror or e}") from None
         paths[name] = path
     return paths
 

@@ -16,11 +16,11 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
+from .budget import DEFAULT_MAX_PIXELS, check_decodable
 from .errors import UserError
-from .files import atomic_output
+from .files import atomic_output, is_link_loop
 from .sizing import scaled
 
-DEFAULT_MAX_PIXELS = 40_000_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pnm"}
 _NO_ALPHA_FORMATS = {".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".pnm"}
 
@@ -40,6 +40,8 @@ class Image:
 
 def check_image_file(path: str | os.PathLike[str], what: str = "image") -> Path:
     p = Path(path)
+    if is_link_loop(p):
+        raise UserError(f"{what} is a symbolic link loop: {p}")
     if not p.exists():
         raise UserError(f"{what} not found: {p}")
     if p.is_dir():
@@ -50,16 +52,17 @@ def check_image_file(path: str | os.PathLike[str], what: str = "image") -> Path:
 
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, what: str = "image") -> Image:
-    """Decode an image file; raise UserError for anything a user could have got wrong."""
+    """Decode an image file; raise UserError for anything a user could have got wrong.
+
+    ``max_pixels``: the memory budget (``runtime.budget``); a file too large to decode under
+    it is refused from its header, before its pixels are read. 0: no limit."""
     p = check_image_file(path, what)
     PILImage.MAX_IMAGE_PIXELS = None  # our own limit below gives the clearer message
     try:
         with PILImage.open(p) as im:
             w, h = im.size
-            if max_pixels and w * h > max_pixels:
-                raise UserError(
-                    f"{what} {p} is {w}x{h} = {w * h / 1e6:.1f} MP, more than --max-pixels {max_pixels / 1e6:g} MP"
-                )
+            if max_pixels:
+                check_decodable(w, h, max_pixels, f"{what} {p}")
             im = ImageOps.exif_transpose(im)
             rgb, alpha, was_gray = _to_float_rgb(im)
     except UserError:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import UserError
-from .images import resize, resize_shorter_side
+from .images import resize
+from .sizing import Size, scaled
 from .store import Store, WeightsRecord
 
 
@@ -52,7 +53,9 @@ class ModelWeights:
 
     @property
     def model_id(self) -> str:
-        """Identifies the exact weights: the key of cached style vectors and exported graphs."""
+        """Identifies the exact weights: the key of cached style vectors and exported graphs.
+        Made from the digests of the roles' tensors (``WeightsRecord.sha256``), so importing
+        the same weights again keeps it."""
         h = hashlib.sha256("".join(f"{role}={r.sha256};" for role, r in sorted(self.records.items())).encode())
         return f"{self.family}-{h.hexdigest()[:16]}"
 
@@ -98,10 +101,14 @@ def default_family(store: Store) -> str:
 def prepare_style(family: str, rgb: np.ndarray, style_size: int | None = None) -> np.ndarray:
     """The style image as its style encoder wants it: AdaIN's shorter side at 512 (the
     reference's default), Magenta's predictor at 256x256 (its training size)."""
+    width, height = style_shape(family, rgb.shape[1], rgb.shape[0], style_size)
+    return resize(rgb, height, width)
+
+
+def style_shape(family: str, width: int, height: int, style_size: int | None = None) -> Size:
+    """The size ``prepare_style`` gives a ``width`` x ``height`` style image."""
     size = style_size or STYLE_SIZE[family]
-    if family == "magenta":
-        return resize(rgb, size, size)
-    return resize_shorter_side(rgb, size)
+    return Size(size, size) if family == "magenta" else scaled(width, height, size)
 
 
 def mix_styles(vectors: list[np.ndarray], weights: list[float] | None = None) -> np.ndarray:

@@ -31,10 +31,11 @@ import numpy as np
 from stylize import options
 from stylize.options import ALPHA, BACKEND, BATCH, CRF, DEVICE, MAX_PIXELS, PRESERVE_COLOR, PRESET, SIZE, TEMPORAL, check, side_for
 from stylize.runtime.backends import check_graphs, graphs_family, open_engine
+from stylize.runtime.budget import check_decodable, check_pixels
 from stylize.runtime.color import match_color
 from stylize.runtime.engine import Engine
 from stylize.runtime.errors import UserError
-from stylize.runtime.files import refuse_overwriting_inputs
+from stylize.runtime.files import check_writable, refuse_overwriting_inputs
 from stylize.runtime.frames import FrameStylizer
 from stylize.runtime.images import Image, load_image, resize, resize_shorter_side, save_image
 from stylize.runtime.live import autosize
@@ -42,13 +43,13 @@ from stylize.runtime.live.capture import Capture, parse_source
 from stylize.runtime.live.outputs import check_window_support, open_virtual_camera
 from stylize.runtime.live.recorder import Recorder
 from stylize.runtime.live.session import LiveOptions, LiveSession, LiveSummary
-from stylize.runtime.models import ModelWeights, default_family, find_weights, mix_styles
+from stylize.runtime.models import ModelWeights, default_family, find_weights, mix_styles, style_shape
 from stylize.runtime.sizing import scaled
 from stylize.runtime.stills import fit_mask, stylize_still
 from stylize.runtime.store import Store
 from stylize.runtime.style_cache import StyleCache
 from stylize.runtime.video.containers import output_format
-from stylize.runtime.video.convert import check_request, convert_video
+from stylize.runtime.video.convert import check_budget, check_request, convert_video
 from stylize.runtime.video.reader import iter_frames
 from stylize.runtime.video.summary import ConversionSummary
 
@@ -124,10 +125,13 @@ class Stylizer:
             raise UserError(f"masks need the torch backend (this Stylizer runs {self._engine.backend})")
         return self._engine
 
-    def style_vectors(self, style: Picture | Sequence[Picture], *, colors_of: np.ndarray | None = None) -> list[np.ndarray]:
+    def style_vectors(
+        self, style: Picture | Sequence[Picture], *, colors_of: np.ndarray | None = None, max_pixels: int = MAX_PIXELS
+    ) -> list[np.ndarray]:
         """One style vector per style image (encoded once per image and weights: the store
-        caches them). ``colors_of``: an RGB picture whose colours the styles take first."""
-        images = [self._style_image(s) for s in _as_list(style)]
+        caches them). ``colors_of``: an RGB picture whose colours the styles take first;
+        ``max_pixels``: the memory budget the style images are read and encoded under."""
+        images = [self._style_image(s, max_pixels) for s in _as_list(style)]
         if colors_of is not None:
             images = [match_color(s, _float_rgb(colors_of)) for s in images]
         self._open()
@@ -135,22 +139,32 @@ class Stylizer:
         return [self._cache.vector(s) for s in images]
 
     def style_vector(
-        self, style: Picture | Sequence[Picture], *, style_weights: Sequence[float] | None = None, colors_of: np.ndarray | None = None
+        self,
+        style: Picture | Sequence[Picture],
+        *,
+        style_weights: Sequence[float] | None = None,
+        colors_of: np.ndarray | None = None,
+        max_pixels: int = MAX_PIXELS,
     ) -> np.ndarray:
         """The styles' vectors mixed by ``style_weights`` (default: equal)."""
         styles = _as_list(style)
         style_weights = check("style_weights", style_weights)
         options.check_style_count(styles, style_weights)
-        return mix_styles(self.style_vectors(styles, colors_of=colors_of), style_weights)
+        return mix_styles(self.style_vectors(styles, colors_of=colors_of, max_pixels=max_pixels), style_weights)
 
-    def _style_image(self, style: Picture) -> np.ndarray:
+    def _style_image(self, style: Picture, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+        """A style image's pixels, once its size as encoded (``--style-size``) is within the budget."""
         if isinstance(style, np.ndarray):
-            return _picture(style, "style image").rgb
-        path = Path(style)
-        key = (str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
-        if key not in self._style_images:
-            self._style_images[key] = load_image(path, what="style image").rgb
-        return self._style_images[key]
+            rgb = _picture(style, "style image", max_pixels).rgb
+        else:
+            path = Path(style)
+            key = (str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
+            if key not in self._style_images:
+                self._style_images[key] = load_image(path, max_pixels=max_pixels, what="style image").rgb
+            rgb = self._style_images[key]
+        encoded = style_shape(self.family, rgb.shape[1], rgb.shape[0], self.style_size)
+        check_pixels(*encoded, max_pixels, f"encoding style image {_name(style, 'style')}", hint="a smaller --style-size")
+        return rgb
 
     # stills -------------------------------------------------------------------------------
     def image(
@@ -173,10 +187,12 @@ class Stylizer:
         styles = _as_list(style)
         masks = None if masks is None else _as_list(masks)
         options.check_style_count(styles, style_weights, masks)
-        style_images = [self._style_image(s) for s in styles]  # every input read before the engine opens
+        style_images = [self._style_image(s, max_pixels) for s in styles]  # every input read before the engine opens
         picture = _picture(content, "content image", max_pixels)
         h0, w0 = picture.size
-        rgb = resize_shorter_side(picture.rgb, side_for(size, w0, h0, "image"))
+        side = side_for(size, w0, h0, "image")
+        check_pixels(*scaled(w0, h0, side), max_pixels, f"stylising {_name(content, 'the content image')}")
+        rgb = resize_shorter_side(picture.rgb, side)
         h, w = rgb.shape[:2]
         if size == "auto" and (h, w) != (h0, w0):
             log.info("%s: %dx%d stylised at %dx%d (size keep: its own size)", _name(content, "content"), w0, h0, w, h)
@@ -184,7 +200,7 @@ class Stylizer:
         if masks is not None:
             fitted = [fit_mask(_picture(m, "mask", max_pixels).rgb, h, w, _name(m, "mask")) for m in masks]
         engine = self._open(regions=fitted is not None)
-        vectors = self.style_vectors(style_images, colors_of=rgb if preserve_color == "color" else None)
+        vectors = self.style_vectors(style_images, colors_of=rgb if preserve_color == "color" else None, max_pixels=max_pixels)
         out = stylize_still(
             engine, rgb, vectors, alpha=alpha, style_weights=style_weights, masks=fitted, luminance_only=preserve_color == "luminance"
         )
@@ -193,10 +209,12 @@ class Stylizer:
 
     def image_file(self, content: PathLike, output: PathLike, style: Picture | Sequence[Picture], **kwargs: Any) -> Image:
         """``image`` from a file into a file (format from the extension; written atomically;
-        an output that is one of the inputs is refused)."""
+        an output that is one of the inputs, or a folder that cannot be written, is refused
+        before the work)."""
         inputs = [content, *[s for s in _as_list(style) if not isinstance(s, np.ndarray)]]
         inputs += [m for m in kwargs.get("masks") or [] if not isinstance(m, np.ndarray)]
         refuse_overwriting_inputs(output, inputs)
+        check_writable(Path(output).parent)
         result = self.image(content, style, **kwargs)
         save_image(output, result.rgb, result.alpha)
         return result
@@ -221,6 +239,7 @@ class Stylizer:
         progress: bool = True,
         decoder: str = options.DECODER,
         encoder: str = options.ENCODER,
+        max_pixels: int = MAX_PIXELS,
     ) -> VideoReport:
         """A video file, URL, image folder or glob -> a video file (audio and timing kept) or
         a folder of PNG frames (``output`` ending in '/'). See ``stylize video --help``.
@@ -228,24 +247,32 @@ class Stylizer:
         ``decoder``/``encoder``: ``auto`` decodes with NVDEC and encodes with NVENC when the
         engine runs on CUDA and the GPU can (else the CPU, with one line saying why);
         ``cuda``/``nvenc`` insist (a UserError where they cannot); ``cpu`` never uses the GPU.
-        ``report.conversion.decoder``/``.encoder`` say which ran."""
-        alpha, style_weights, preserve_color, size, temporal, batch, crf, preset, fps, decoder, encoder = _checked(
+        ``report.conversion.decoder``/``.encoder`` say which ran. ``max_pixels``: the memory
+        budget (``--max-pixels``): a batch of frames at the output size larger than it is
+        refused once the input is open, before any frame is stylised. A damaged input (frames
+        missing, corrupt ones skipped) is reported in one warning on the ``stylize`` logger."""
+        alpha, style_weights, preserve_color, size, temporal, batch, crf, preset, fps, decoder, encoder, max_pixels = _checked(
             alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, temporal=temporal,
-            batch=batch, crf=crf, preset=preset, fps=fps, decoder=decoder, encoder=encoder,
+            batch=batch, crf=crf, preset=preset, fps=fps, decoder=decoder, encoder=encoder, max_pixels=max_pixels,
         )  # fmt: skip
         styles = _as_list(style)
         options.check_style_count(styles, style_weights)
         check_request(source, output, batch, crf, preset, fps, decoder=decoder, encoder=encoder)  # before anything is loaded
         refuse_overwriting_inputs(output, [s for s in styles if not isinstance(s, np.ndarray)])
+
+        def frame_side(w: int, h: int) -> int | None:
+            return side_for(size, w, h, "video")
+
+        check_budget(source, output, frame_side, batch, max_pixels, fps)  # before the model loads
         colors_of = _first_frame(source, fps) if preserve_color == "color" else None
-        vector = self.style_vector(styles, style_weights=style_weights, colors_of=colors_of)
+        vector = self.style_vector(styles, style_weights=style_weights, colors_of=colors_of, max_pixels=max_pixels)
         process = FrameStylizer(self.engine, vector, alpha=alpha, luminance_only=preserve_color == "luminance", temporal=temporal)
         try:
             summary = convert_video(
                 source, output, process,
-                size=lambda w, h: side_for(size, w, h, "video"), batch=batch, crf=crf, preset=preset, fps=fps,
+                size=frame_side, batch=batch, crf=crf, preset=preset, fps=fps,
                 progress=progress, audio=audio, prefetch=process.prefetch, decoder=decoder, encoder=encoder,
-                device=self.engine.capabilities.device,
+                device=self.engine.capabilities.device, max_pixels=max_pixels,
             )  # fmt: skip
         finally:
             process.close()  # the stabiliser's threads
@@ -266,12 +293,15 @@ class Stylizer:
         size: str | int = SIZE,
         temporal: str = TEMPORAL,
         batch: int = BATCH,
+        max_pixels: int = MAX_PIXELS,
     ) -> Iterator[np.ndarray]:
         """Stylise a stream of RGB uint8 frames (H x W x 3, one size), in order: the frames
-        come out as RGB uint8 at the stylised size (``size`` as for ``video``)."""
-        alpha, style_weights, preserve_color, size, temporal, batch = _checked(
-            alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, temporal=temporal, batch=batch
-        )
+        come out as RGB uint8 at the stylised size (``size`` as for ``video``). A batch of
+        frames at that size over ``max_pixels`` is refused at the first frame."""
+        alpha, style_weights, preserve_color, size, temporal, batch, max_pixels = _checked(
+            alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, temporal=temporal, batch=batch,
+            max_pixels=max_pixels,
+        )  # fmt: skip
         options.check_style_count(_as_list(style), style_weights)
         process: FrameStylizer | None = None
         target = None
@@ -282,8 +312,9 @@ class Stylizer:
                 if process is None:
                     h, w = frame.shape[:2]
                     target = scaled(w, h, side_for(size, w, h, "video"))
+                    check_pixels(*target, max_pixels, "stylising frames", frames=batch, hint="a smaller size or batch")
                     colors_of = frame if preserve_color == "color" else None
-                    vector = self.style_vector(style, style_weights=style_weights, colors_of=colors_of)
+                    vector = self.style_vector(style, style_weights=style_weights, colors_of=colors_of, max_pixels=max_pixels)
                     process = FrameStylizer(self.engine, vector, alpha=alpha, luminance_only=preserve_color == "luminance", temporal=temporal)
                 pending.append(_resized(frame, target))
                 if len(pending) == batch:
@@ -311,16 +342,25 @@ class Stylizer:
         loop: bool = False,
         realtime: bool | None = None,
         snapshot_dir: PathLike = ".",
+        max_pixels: int = MAX_PIXELS,
     ) -> LiveReport:
         """A camera (index), stream URL or video file stylised as it comes, shown in a
-        window and/or recorded, until q, the end of the source or ``frames`` frames.
+        window and/or recorded, until q, the end of the source or ``frames`` frames. Ctrl-C
+        (and SIGTERM or SIGHUP under the command line) ends it as q does: the recording is
+        finished and kept, and the summary says what stopped it.
 
         ``size="auto"``: the largest size (``runtime.live.autosize.LADDER``) at which the
         frame path keeps up with the source, measured on its first frame. ``realtime``: a
         file is paced at its frame rate and stale frames are dropped, as from a camera
         (default: when it is shown in the window or sent to a virtual camera); otherwise
-        every frame of the file is stylised, as fast as the engine goes."""
-        alpha, preserve_color, size, temporal = _checked(alpha=alpha, preserve_color=preserve_color, size=size, temporal=temporal)
+        every frame of the file is stylised, as fast as the engine goes. ``max_pixels``: the
+        memory budget: the source's frames at the size asked for (for ``auto``, the largest
+        size of the ladder the source allows) must fit it, checked on the first frame before
+        the model loads. A file with corrupt frames is read past them, as ``video`` does, and
+        a file that ends early or had frames skipped is reported in one warning."""
+        alpha, preserve_color, size, temporal, max_pixels = _checked(
+            alpha=alpha, preserve_color=preserve_color, size=size, temporal=temporal, max_pixels=max_pixels
+        )
         styles = _as_list(style)
         if not 1 <= len(styles) <= 9:
             raise UserError(f"give 1 to 9 styles (keys 1-9), got {len(styles)}")
@@ -333,7 +373,8 @@ class Stylizer:
             refuse_overwriting_inputs(record, [*[s for s in styles if not isinstance(s, np.ndarray)], *([source] if isinstance(source, str) else [])])
             if output_format(record) is None:
                 raise UserError(f"--record needs a video file (.mp4, .mkv, ...), not a folder: {record}")
-        images = [self._style_image(s) for s in styles]
+            check_writable(Path(record).parent)  # before the camera opens and the models load
+        images = [self._style_image(s, max_pixels) for s in styles]
         # first: a missing camera fails before the models load
         capture = Capture(source, loop=loop, realtime=window or virtual_cam if realtime is None else realtime)
         recorder = vcam = None
@@ -343,11 +384,15 @@ class Stylizer:
             if first is None:
                 raise UserError(capture.error or f"{camera} gave no frames")
             h, w = first.bgr.shape[:2]
-            vectors = self.style_vectors(images)  # once per style, before the first frame
+            named = f"camera {source}" if isinstance(source, int) else Path(source).name or source
+            check_decodable(w, h, max_pixels, f"{named}'s frames")
+            largest = autosize.rungs_for(w, h)[0] if size == "auto" else side_for(size, w, h, "live")
+            check_pixels(*scaled(w, h, largest), max_pixels, f"stylising {named}")  # before the model loads
+            vectors = self.style_vectors(images, max_pixels=max_pixels)  # once per style, before the first frame
             opts = LiveOptions(side=None, alpha=alpha, preserve_color=preserve_color, temporal=temporal, window=window,
                                max_frames=frames, snapshot_dir=Path(snapshot_dir))  # fmt: skip
             session = LiveSession(self.engine, vectors, [_name(s, f"style {i + 1}") for i, s in enumerate(styles)], opts,
-                                  recolor=lambda rgb: self.style_vectors(images, colors_of=rgb))  # fmt: skip
+                                  recolor=lambda rgb: self.style_vectors(images, colors_of=rgb, max_pixels=max_pixels))  # fmt: skip
             opts.side = self._live_side(size, session, first.bgr, capture.fps)
             recorder = Recorder(record, capture.fps) if record is not None else None
             if virtual_cam:
@@ -362,6 +407,8 @@ class Stylizer:
                 vcam.close()
         if capture.error and summary.frames == 0:
             raise UserError(capture.error)
+        if shortfall := capture.shortfall():
+            log.warning("%s", shortfall)
         return LiveReport(summary, self.engine.backend, Path(record) if record else None, recorder.frames if recorder else 0, capture.error)
 
     def _live_side(self, size: str | int, session: LiveSession, bgr: np.ndarray, fps: float) -> int | None:
@@ -446,8 +493,7 @@ def _picture(x: Picture, what: str, max_pixels: int = MAX_PIXELS) -> Image:
         arr = arr[..., None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or min(arr.shape[:2]) < 1:
         raise UserError(f"{what}: expected an H x W x 3 RGB array, got shape {x.shape}")
-    if arr.shape[0] * arr.shape[1] > max_pixels:
-        raise UserError(f"{what} is {arr.shape[1]}x{arr.shape[0]}, more than max_pixels {max_pixels}")
+    check_decodable(arr.shape[1], arr.shape[0], max_pixels, what)
     rgb = _float_rgb(arr[..., :3] if arr.shape[2] != 1 else np.repeat(arr, 3, axis=2))
     alpha = _float_rgb(arr[..., 3]) if arr.shape[2] == 4 else None
     return Image(rgb=rgb, alpha=alpha, source=what, was_gray=arr.shape[2] == 1)

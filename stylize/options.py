@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from stylize.runtime.backends import BACKENDS, missing_graphs
+from stylize.runtime.budget import BYTES_PER_PIXEL, DECODE_RATIO, DEFAULT_MAX_PIXELS
 from stylize.runtime.errors import UserError
-from stylize.runtime.images import DEFAULT_MAX_PIXELS
 from stylize.runtime.models import FAMILIES, MIN_SIDE
 from stylize.runtime.temporal import MODES as TEMPORAL_MODES
 from stylize.runtime.video.containers import X264_PRESETS
@@ -45,6 +45,10 @@ MAX_PIXELS = DEFAULT_MAX_PIXELS
 # ``--size auto``: the input's own size, its shorter side reduced to at most this much
 # (never enlarged). Live frames must keep up with the camera, stills and files need not.
 AUTO_SIDE = {"image": 1080, "video": 1080, "paint": 512}  # live: measured (runtime.live.autosize)
+MAX_FPS = 1000.0  # a frame rate above this is a typo: a resampled video would repeat every frame thousands of times
+MAX_CRF = 63.0  # VP9's scale (x264 stops at 51: checked with the output format)
+MAX_STYLE_SIDE = 4096  # 8x AdaIN's training size; the style image is encoded whole, at this size
+SEED_MAX = 2**32 - 1  # the largest seed numpy takes (torch takes more)
 PRESERVE_MODES = ("color", "luminance")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -73,6 +77,55 @@ def _integer(value: object) -> int:
         return int(str(value).strip())
     except ValueError:
         raise OptionError(f"expected a whole number, got {value!r}") from None
+
+
+def _range(kind: str, low: float | None, high: float | None, above: float | None) -> str:
+    if above is not None:
+        return f"{kind} above {above:g}" + (f" and at most {high:g}" if high is not None else "")
+    if low is not None and high is not None:
+        return f"{kind} in [{low:g}, {high:g}]"
+    if low is not None:
+        return f"{kind} of at least {low:g}"
+    return f"{kind} of at most {high:g}" if high is not None else kind
+
+
+def number_in(low: float | None = None, high: float | None = None, *, above: float | None = None) -> Callable[[object], float]:
+    """A parser of finite numbers with ``low <= x <= high`` and ``x > above`` (each where
+    given): nan, inf and values out of range are refused when the option is parsed."""
+
+    def parse(value: object) -> float:
+        x = _number(value)
+        if (low is not None and x < low) or (high is not None and x > high) or (above is not None and x <= above):
+            raise OptionError(f"expected {_range('a number', low, high, above)}, got {value}")
+        return x
+
+    return parse
+
+
+def integer_in(low: int | None = None, high: int | None = None) -> Callable[[object], int]:
+    """A parser of whole numbers with ``low <= n <= high`` (each where given)."""
+
+    def parse(value: object) -> int:
+        n = _integer(value)
+        if (low is not None and n < low) or (high is not None and n > high):
+            raise OptionError(f"expected {_range('a whole number', low, high, None)}, got {value}")
+        return n
+
+    return parse
+
+
+def arg_type(parse: Callable[[object], Any], name: str = "value") -> Callable[[str], Any]:
+    """``parse`` as an argparse ``type`` (its OptionError becomes argparse's one-line error):
+    for the numeric options a single command defines itself."""
+
+    def typed(text: str) -> Any:
+        try:
+            return parse(text)
+        except OptionError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    typed.__name__ = name
+    return typed
 
 
 def parse_alpha(value: object) -> float:
@@ -153,8 +206,8 @@ def parse_batch(value: object) -> int:
 
 def parse_crf(value: object) -> float:
     x = _number(value)
-    if x < 0:
-        raise OptionError(f"expected a non-negative number, got {value}")
+    if not 0 <= x <= MAX_CRF:
+        raise OptionError(f"expected a number in [0, {MAX_CRF:g}], got {value}")
     return x
 
 
@@ -180,12 +233,13 @@ def parse_fps(value: object) -> float | None:
     if value is None:
         return None
     x = _number(value)
-    if x <= 0:
-        raise OptionError(f"expected a positive frame rate, got {value}")
+    if not 0 < x <= MAX_FPS:
+        raise OptionError(f"expected a frame rate above 0 and at most {MAX_FPS:g}, got {value}")
     return x
 
 
 def parse_max_pixels(value: object) -> int:
+    """The memory budget in pixels (``runtime.budget``): at least 1, finite."""
     x = _number(value)
     if x < 1:
         raise OptionError(f"expected a positive number of pixels, got {value}")
@@ -196,8 +250,8 @@ def parse_style_size(value: object) -> int | None:
     if value is None:
         return None
     n = _integer(value)
-    if n < MIN_SIDE:
-        raise OptionError(f"expected at least {MIN_SIDE} pixels, got {value}")
+    if not MIN_SIDE <= n <= MAX_STYLE_SIDE:
+        raise OptionError(f"expected {MIN_SIDE} to {MAX_STYLE_SIDE} pixels, got {value}")
     return n
 
 
@@ -290,7 +344,10 @@ OPTIONS: dict[str, Option] = {
                   + ", ".join(f"{n} ({cmd})" for cmd, n in AUTO_SIDE.items())
                   + "; live: the largest size at which stylising keeps up with the source, measured at the start"),
         _opt("--max-pixels", dest="max_pixels", parse=parse_max_pixels, default=MAX_PIXELS, metavar="N",
-             help=f"refuse input images larger than N pixels (default {MAX_PIXELS / 1e6:g} MP)"),
+             help=f"the memory budget: the most pixels stylised at once (a batch of video frames counts each "
+                  f"frame) or written; larger requests are refused before any work, and input files may hold "
+                  f"{DECODE_RATIO}x as many (default {MAX_PIXELS / 1e6:.1f} MP: this machine's memory at "
+                  f"{BYTES_PER_PIXEL} bytes a pixel)"),
         # moving pictures
         _opt("--temporal", dest="temporal", parse=parse_temporal, default=TEMPORAL, metavar="|".join(TEMPORAL_MODES),
              help=f"temporal stabilisation against flicker: the previous stylised frame, warped along the "
@@ -336,14 +393,8 @@ def add_options(parser: argparse.ArgumentParser | Any, *names: str, suppress: bo
 
 
 def _argparse_type(option: Option) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            return option.parse(text)  # type: ignore[misc]
-        except OptionError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-    parse.__name__ = option.dest  # argparse names the type in some messages
-    return parse
+    assert option.parse is not None
+    return arg_type(option.parse, option.dest)  # argparse names the type in some messages
 
 
 def check(name: str, value: Any) -> Any:

@@ -123,6 +123,6 @@ def magenta_graphs(magenta_store: Path, tmp_path_factory: pytest.TempPathFactory
     assert main(["--home", str(home), "export", "--model", "magenta", "-o", str(folder)]) == 0
     in_store = Store(home).graph_folder(find_weights(Store(home), "magenta").model_id, "fp32")
     in_store.mkdir(parents=True)
-    for name in ("style_encoder.onnx", "stylizer.onnx"):
+    for name in ("style_encoder.onnx", "stylizer.onnx", "style_encoder.onnx.sha256", "stylizer.onnx.sha256"):
         shutil.copy2(folder / name, in_store / name)
     return home, folder

@@ -259,7 +259,7 @@ def test_missing_weights_give_find_weights_error(empty_store: Path, files: dict[
         ("bad layer", "unknown VGG layer 'relu9_9'"),
         ("schedule too large", "schedule size 64 is larger than the result's shorter side 32"),
         ("features file", "features file not found"),
-        ("negative weight", "content, style and TV weights must be >= 0"),
+        ("negative weight", "argument --tv-weight: expected a number of at least 0, got -1"),
     ],
 )
 def test_bad_inputs_give_one_line_errors(adain_store: Path, files: dict[str, Path], tmp_path: Path, capsys, case: str, message: str) -> None:  # noqa: ANN001

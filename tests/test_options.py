@@ -43,19 +43,19 @@ GOOD = {
 }
 BAD = {
     "alpha": ["1.5", "-0.1", "nan", "inf", "x"],
-    "size": ["8", "-1", "big", "nan"],
+    "size": ["8", "-1", "big", "nan", "inf"],
     "temporal": ["maybe"],
     "preserve_color": ["colour"],
-    "style_weights": ["a,b", "-1,2", "0,0", "nan,1"],
-    "max_pixels": ["0", "nan", "inf", "-5"],
-    "batch": ["0", "1.5", "x"],
-    "crf": ["-1", "nan"],
+    "style_weights": ["a,b", "-1,2", "0,0", "nan,1", "inf,1"],
+    "max_pixels": ["0", "nan", "inf", "-inf", "-5", "many"],
+    "batch": ["0", "1.5", "x", "nan", "inf"],
+    "crf": ["-1", "nan", "inf", "70"],
     "preset": ["warp"],
-    "fps": ["0", "-25", "inf"],
+    "fps": ["0", "-25", "inf", "nan", "1e9"],
     "backend": ["tensorflow"],
     "device": ["gpu", "cuda:x", "cpu:0"],
     "model": ["vgg"],
-    "style_size": ["8", "x"],
+    "style_size": ["8", "x", "nan", "100000"],
     "graphs": ["no/such/folder"],
 }
 

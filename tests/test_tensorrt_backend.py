@@ -27,7 +27,7 @@ from stylize.runtime.backends.tensorrt.keys import EngineKey, GpuInfo, choose_en
 from stylize.runtime.backends.tensorrt.runner import NotDeserialised
 from stylize.runtime.errors import UserError
 from stylize.runtime.models import FAMILIES, ModelWeights
-from stylize.runtime.store import Store, WeightsRecord
+from stylize.runtime.store import Store, WeightsRecord, record_graph_digest
 
 H100 = GpuInfo("NVIDIA H100 80GB HBM3", "9.0")
 A100 = GpuInfo("NVIDIA A100-SXM4-80GB", "8.0")
@@ -296,6 +296,7 @@ def _graphs(folder: Path, weights: ModelWeights, precision: str = "fp16", note: 
         for k, v in meta.items():
             model.metadata_props.add(key=k, value=v)
         onnx.save_model(model, str(folder / f"{graph}.onnx"))
+        record_graph_digest(folder / f"{graph}.onnx")
     return folder
 
 

@@ -16,10 +16,10 @@ import numpy as np
 from safetensors.numpy import load_file
 
 from stylize.runtime.errors import UserError
-from stylize.runtime.store import Store, WeightsRecord, sha256_file
+from stylize.runtime.store import WEIGHT_SUFFIXES, Store, WeightsRecord, sha256_file
 from stylize.training.layouts import DEFAULT_NAMES, LAYOUTS, check_layout, closest_layout, identify_layout
 
-SUFFIXES = (".pth", ".pt", ".safetensors", ".tflite")
+SUFFIXES = WEIGHT_SUFFIXES
 
 
 def read_weights_file(path: str | os.PathLike[str]) -> tuple[str, dict[str, np.ndarray]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..engine import Engine
 from ..errors import UserError
 from ..models import FAMILIES, ModelWeights
-from ..store import Store
+from ..store import Store, check_graph
 
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 GRAPHS = ("style_encoder", "stylizer")  # the two graphs `stylize export` writes, as GRAPH.onnx
@@ -32,6 +32,7 @@ def _style_encoder_metadata(path: Path, mtime_ns: int, size: int) -> dict[str, s
 
 def _graphs_metadata(folder: str | os.PathLike[str]) -> tuple[Path, dict[str, str]]:
     path = Path(folder) / f"{GRAPHS[0]}.onnx"
+    check_graph(path, f"stylize export --model MODEL -o {folder}", required=False)  # its digest, where one is recorded
     stat = path.stat()
     return path, _style_encoder_metadata(path, stat.st_mtime_ns, stat.st_size)
 

@@ -2,7 +2,8 @@
 
 Torch-free. The graphs come from ``stylize export`` (``ROOT/onnx/MODEL_ID/PRECISION/``),
 and must carry the ``model_id`` of the weights asked for: graphs exported from other
-weights are refused, never run.
+weights are refused, never run, and so are graphs whose bytes are not those recorded
+beside them when they were exported (``check_graph_file``).
 
 Execution provider: CUDA where ``onnxruntime-gpu`` is installed and a GPU is really usable,
 else CPU. ONNX Runtime falls back to CPU silently when the CUDA provider cannot load (missing
@@ -31,7 +32,7 @@ from ..cores import cpu_cores
 from ..engine import Capabilities, Engine, to_uint8
 from ..errors import UserError
 from ..models import FAMILIES, ModelWeights
-from ..store import Store
+from ..store import Store, check_graph
 
 log = logging.getLogger(__name__)
 GRAPHS = ("style_encoder", "stylizer")
@@ -105,6 +106,21 @@ def check_graph_metadata(weights: ModelWeights, name: str, path: Path, meta: dic
         )
 
 
+def export_command(family: str, precision: str = "fp32", folder: str | os.PathLike[str] | None = None) -> str:
+    """The command that writes a model's graphs again: into the store, or into ``folder``."""
+    if folder is not None:
+        return f"stylize export --model {family} -o {folder}"
+    return f"stylize export --model {family}" + (" --fp16" if precision == "fp16" else "")
+
+
+def check_graph_file(weights: ModelWeights, path: Path, precision: str = "fp32", folder: str | os.PathLike[str] | None = None) -> str:
+    """A graph's SHA-256, once compared with the digest ``stylize export`` recorded beside it
+    (docs/architecture.md, "Digests"): the store's graphs must have one, those of a folder
+    (``folder``) are checked where they do; a damaged one is refused in one line naming the
+    command that writes it again."""
+    return check_graph(path, export_command(weights.family, precision, folder), required=folder is None)
+
+
 class OnnxRuntimeEngine(Engine):
     backend = "onnxruntime"
 
@@ -132,6 +148,7 @@ class OnnxRuntimeEngine(Engine):
         self.sessions = {}
         used = set()
         for name, path in paths.items():
+            check_graph_file(weights, path, precision, folder)
             session, provider = open_session(path, requested, threads)
             self._check_metadata(name, path, read_metadata(session))
             self.sessions[name] = session

@@ -23,9 +23,11 @@ import os
 import re
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Any
 
-from ..store import Store
+from ..files import use_default_permissions
+from ..store import Store, make_folder
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +113,10 @@ class AotiShapes:
                 with tempfile.TemporaryDirectory() as tmp:
                     run = aoti_load_package(aoti_compile_and_package(program, package_path=os.path.join(tmp, "stylizer.pt2")))
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                make_folder(path.parent)
                 with tempfile.TemporaryDirectory(dir=path.parent, prefix=".compiling-") as tmp:
                     built = aoti_compile_and_package(program, package_path=os.path.join(tmp, path.name))
+                    use_default_permissions(Path(built), group_write=False)
                     shutil.move(built, path)  # same folder: a rename, so a half-written package never has the final name
                 run = aoti_load_package(str(path))
         self.compiled += 1

@@ -6,11 +6,20 @@ counted); a file is paced at its own frame rate, so it behaves like a camera. A 
 not shown (``realtime=False``) is read as fast as it is taken and every frame is handed
 out, so ``--frames N`` records N frames. A stream that stops delivering is reopened with
 back-off before giving up.
+
+A file is read past corrupt frames, as ``video`` reads them: OpenCV's ``read()`` fails on a
+frame it cannot decode and succeeds again on the next good one, so a failure before the end
+the file states (its frame count over its frame rate, against the last good frame's time)
+is retried, up to ``MAX_ERRORS_IN_A_ROW`` in a row, and the frames lost are counted;
+``shortfall`` says in one line what was skipped or where a cut-off file ended. FFmpeg's own
+messages inside OpenCV (``[h264 @ 0x...] ...``) are silenced (``OPENCV_FFMPEG_LOGLEVEL``,
+read when OpenCV first opens a video, unless the user set it): that line replaces them.
 """
 
 from __future__ import annotations
 
 import glob
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +30,9 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
+
+MAX_ERRORS_IN_A_ROW = 64  # failed reads without a good frame between them: the end of the file
+FFMPEG_QUIET = "-8"  # AV_LOG_QUIET
 
 
 @dataclass
@@ -41,6 +53,7 @@ def _open(source: int | str):  # noqa: ANN202 (cv2.VideoCapture)
     if isinstance(source, str) and "://" not in source:
         if not Path(source).exists():
             raise UserError(f"camera source not found: {source} (give a camera index, a URL or an existing file)")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_QUIET)  # before OpenCV's FFmpeg backend starts
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         cap.release()
@@ -64,6 +77,13 @@ class Capture:
         self.is_file = isinstance(source, str) and "://" not in source
         fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
         self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if self.is_file else 0
+        self.frame_count = count if count > 0 else None
+        """The frames a file states it has (None: a camera, a stream, or a file that does not say)."""
+        self._duration_ms = count * 1000.0 / fps if count > 0 and fps > 0 else None
+        self._reached_ms = 0.0  # the time of the last good frame
+        self.skipped = 0  # corrupt frames read past
+        self.ended_early = False  # the file's frames stopped well before the end it states
         self.realtime = realtime or not self.is_file
         self._pace = 1.0 / self.fps if (self.is_file and self.realtime) else 0.0
         self.busy_s = 0.0  # seconds spent reading and decoding
@@ -92,17 +112,37 @@ class Capture:
         self.error = f"{self.source} stopped delivering frames and did not come back after {self.retries} retries"
         return False
 
+    def _near_end(self) -> bool:
+        """The last good frame is within two frame intervals or 2% of the file's stated end
+        (or the file states none): a failed read there is the end, not a corrupt frame."""
+        if self._duration_ms is None:
+            return True
+        slack = max(2000.0 / self.fps, self._duration_ms / 50)
+        return self._reached_ms >= self._duration_ms - slack
+
     def _run(self) -> None:
         next_time = start = time.perf_counter()
+        failed = 0  # reads failed since the last good frame
         while not self._stop.is_set():
             if not self.realtime and not self._wait_taken():
                 break
             t0 = time.perf_counter()
             ok, bgr = self._cap.read()
             self.busy_s += time.perf_counter() - t0
+            if ok and self.is_file:
+                self.skipped += failed  # read past a corrupt stretch
+                failed = 0
+                self._reached_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+            if not ok and self.is_file and not self._near_end():
+                failed += 1
+                if failed < MAX_ERRORS_IN_A_ROW:
+                    continue  # a corrupt frame: read on
+                self.ended_early = True
             if not ok:
+                failed = 0
                 if self.is_file and self.loop and self.read_count:
                     self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    self._reached_ms = 0.0
                     continue
                 if self.is_file or not self._reopen():
                     break
@@ -130,6 +170,16 @@ class Capture:
             while self._frame is not None and self._frame.index != self._taken and not self._stop.is_set():
                 self._cond.wait(0.05)
         return not self._stop.is_set()
+
+    def shortfall(self) -> str:
+        """One line where the file was damaged: frames read vs stated, and why (corrupt
+        frames skipped, or a file that ends early); "" where nothing was lost."""
+        if not self.skipped and not self.ended_early:
+            return ""
+        counted = f"{self.read_count} of {self.frame_count}" if self.frame_count and not self.loop else str(self.read_count)
+        why = [f"{self.skipped} corrupt frame(s) skipped"] if self.skipped else []
+        why += ["the file ends early (a cut-off file?)"] if self.ended_early else []
+        return f"{self.source}: {counted} frames read: {', and '.join(why)}"
 
     def peek(self, timeout: float = 5.0) -> Frame | None:
         """The newest frame without taking it (waits for the first); None when the source

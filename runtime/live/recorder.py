@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..files import atomic_output
+from ..files import atomic_output, write_error
 from ..video.colorspace import BT709
 from ..video.containers import output_format
 from ..video.encoder import VideoFileWriter
@@ -48,14 +48,28 @@ class Recorder:
 
     def write(self, rgb: np.ndarray, t_capture: float) -> None:
         """One RGB uint8 frame captured at ``t_capture`` (time.perf_counter seconds); the
-        first sets the size (even sides), later ones of another size are scaled to it."""
+        first sets the size (even sides), later ones of another size are scaled to it. A full
+        disk is a one-line UserError."""
+        try:
+            self._write(rgb, t_capture)
+        except OSError as e:
+            error = write_error(e, self.path)
+            if error is None:
+                raise
+            raise error from None
+
+    def _write(self, rgb: np.ndarray, t_capture: float) -> None:
         if self._writer is None:
             h, w = rgb.shape[:2]
             tmp = self._atomic.__enter__()
-            self._writer = VideoFileWriter(
-                tmp, self.fmt, width=w - w % 2, height=h - h % 2, time_base=_MS,
-                rate=Fraction(self.fps).limit_denominator(1001), crf=self.crf, preset=self.preset, colors=BT709,
-            )  # fmt: skip
+            try:
+                self._writer = VideoFileWriter(
+                    tmp, self.fmt, width=w - w % 2, height=h - h % 2, time_base=_MS,
+                    rate=Fraction(self.fps).limit_denominator(1001), crf=self.crf, preset=self.preset, colors=BT709,
+                )  # fmt: skip
+            except BaseException as e:
+                self._atomic.__exit__(type(e), e, e.__traceback__)  # the partial goes; a disk error as UserError
+                raise
             self._t0 = t_capture
         h, w = rgb.shape[:2]
         rgb = fit(rgb[: h - h % 2, : w - w % 2], self._writer.stream.width, self._writer.stream.height)
@@ -66,14 +80,22 @@ class Recorder:
         self.frames += 1
 
     def close(self, ok: bool = True) -> None:
-        """Finish the file (renamed into place), or drop it when ``ok`` is False."""
+        """Finish the file (renamed into place), or drop it when ``ok`` is False. Where
+        finishing fails (a full disk, a second interrupt) the partial file is removed and the
+        error raised (a full disk as a one-line UserError)."""
         if self._writer is None:
             return
         if ok:
-            last = self._timeline.finish()
-            if last is not None:
-                self._writer.write(last)
-            self._writer.finish()
+            try:
+                last = self._timeline.finish()
+                if last is not None:
+                    self._writer.write(last)
+                self._writer.finish()
+            except BaseException as e:
+                self._writer.abort()
+                self._writer = None
+                self._atomic.__exit__(type(e), e, e.__traceback__)  # removes the partial; a disk error as UserError
+                raise
             self._atomic.__exit__(None, None, None)
         else:
             self._writer.abort()

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from ..engine import Engine
+from ..errors import Terminated
 from ..frames import FrameStylizer
 from ..images import save_image
 from ..sizing import scaled
@@ -84,6 +85,7 @@ class LiveSummary:
     side: int | None  # the size at the end (keys may change it)
     times: StageTimes
     busy_s: dict[str, float]  # seconds each thread worked: capture, stylize, output, display
+    stopped_by: str | None = None  # "Ctrl-C", "SIGTERM", "SIGHUP": how the session was ended, if by a signal
 
     @property
     def fps(self) -> float:
@@ -97,7 +99,8 @@ class LiveSummary:
         busy = ", ".join(f"{k} {100 * v / self.seconds:.0f}%" for k, v in self.busy_s.items()) if self.seconds > 0 else ""
         shown = f", {self.not_shown} not shown" if self.not_shown else ""
         return (
-            f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} fps, source {self.source_fps:.1f} fps), "
+            (f"stopped by {self.stopped_by}: " if self.stopped_by else "")
+            + f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} fps, source {self.source_fps:.1f} fps), "
             f"{self.dropped} dropped at capture{shown}; latency p50 {self.latency_ms(50):.0f} ms, p95 {self.latency_ms(95):.0f} ms; "
             f"median ms: pre {med['preprocess']:.1f}, inference {med['inference']:.1f}, temporal {med['temporal']:.1f}, "
             f"output {med['output']:.1f}; busy: {busy} ({backend})"
@@ -338,12 +341,21 @@ class LiveSession:
         if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
             self._quit = True
 
+    def _interrupted(self, e: KeyboardInterrupt) -> None:
+        """Ctrl-C, SIGTERM or SIGHUP: the normal way to end a session, not a failure. The
+        stylise stage stops taking frames, the output stage writes what is queued, and ``run``
+        returns, so a recording is finished rather than thrown away (a second one stops at once)."""
+        self.stopped_by = e.name if isinstance(e, Terminated) else "Ctrl-C"
+        self._quit = True
+
     def run(self, capture: Any, recorder: Any = None, virtual_cam: Any = None) -> LiveSummary:
         """Frames from ``capture`` (``runtime.live.capture.Capture``) until it ends, q is
-        pressed or ``max_frames`` are done; each to the window, ``recorder`` and ``virtual_cam``."""
+        pressed, ``max_frames`` are done or an interrupt ends it (``stopped_by`` in the
+        summary); each to the window, ``recorder`` and ``virtual_cam``."""
         self._snapshot = False
         self._quit = False
         self._delivered = 0
+        self.stopped_by: str | None = None
         pipeline = Pipeline("live")
         stylised = pipeline.channel(2)
         box = _Newest() if self.opt.window else None
@@ -356,12 +368,12 @@ class LiveSession:
         start = time.perf_counter()
         try:
             if box is not None:
-                pipeline.run(on_tick=lambda: self._show(box, display), tick_s=0.002)
+                pipeline.run(on_tick=lambda: self._show(box, display), tick_s=0.002, on_interrupt=self._interrupted)
                 last = box.take()  # a frame stylised after the last turn of the window
                 if last is not None:
                     self._done(last, time.perf_counter())
             else:
-                pipeline.run()
+                pipeline.run(on_interrupt=self._interrupted)
         finally:
             self.frames.close()  # the stabiliser's worker thread (started again if run again)
             if self.opt.window:
@@ -372,5 +384,6 @@ class LiveSession:
         return LiveSummary(
             frames=self._delivered, captured=capture.read_count, dropped=capture.dropped, not_shown=box.replaced if box else 0,
             seconds=time.perf_counter() - start, source_fps=capture.fps, side=self.opt.side, times=self.times, busy_s=busy,
+            stopped_by=self.stopped_by,
         )  # fmt: skip
 

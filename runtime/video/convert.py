@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..budget import check_decodable, check_pixels
 from ..errors import UserError
-from ..files import atomic_output, refuse_overwriting_inputs, use_default_permissions
+from ..files import atomic_output, check_writable, refuse_overwriting_inputs, use_default_permissions
 from ..sizing import Size, encodable, scaled
 from .containers import OutputFormat, check_encoder_options, output_format
 from .encoder import VideoFileWriter, check_encoder_choice, choose_encoder
 from .frames_folder import FramesFolderWriter, atomic_folder, check_frames_folder
 from .hw import DECODERS, check_choice, cuda_device_error, gpu_index
 from .pipeline import Pipeline
-from .source import is_url, open_source
+from .source import check_source, is_url, open_source
 from .source_types import Source
 from .stages import DecodeStage, EncodeStage, FrameWriter, Process, ProcessStage
 from .summary import ConversionSummary
@@ -48,6 +49,7 @@ def convert_video(
     decoder: str = "auto",
     encoder: str = "auto",
     device: str | None = None,
+    max_pixels: int | None = None,
 ) -> ConversionSummary:
     """Run every frame of ``source`` through ``process`` and write ``output``.
 
@@ -75,9 +77,18 @@ def convert_video(
     warning; for ``cuda`` a UserError). ``encoder``: ``auto`` encodes H.264 with NVENC when
     ``device`` is CUDA and NVENC opens there (one note where it does not), ``nvenc`` always
     (else a UserError), ``cpu`` never. The summary says which ran (``decoder``, ``encoder``).
+    ``max_pixels``: the memory budget (``runtime.budget``): a batch of output frames, or
+    input frames, larger than it allows are refused once the input is open, before any
+    frame is queued or written. None: no limit.
 
-    The output appears only when complete. Ctrl-C stops within about a second, removes
-    the partial output, and raises KeyboardInterrupt; an error in any stage is raised here.
+    A source that ends before the frame count its container states, or that had corrupt
+    packets or frames skipped, is reported in one warning (decoded vs expected).
+
+    The output appears only when complete. Ctrl-C (and SIGTERM or SIGHUP, which the command
+    line raises as ``errors.Terminated``) stops within about a second, removes the partial
+    output, and raises KeyboardInterrupt; an error in any stage is raised here, a full disk
+    as a one-line UserError. An output folder that cannot be written is refused before the
+    input is opened.
     """
     t0 = time.perf_counter()
     fmt = check_request(source, output, batch, crf, preset, fps, decoder=decoder, encoder=encoder)
@@ -86,6 +97,8 @@ def convert_video(
     try:
         refuse_overwriting_inputs(output, list(src.info.inputs))
         plan = _plan(src, size, fps, fmt, audio)
+        if max_pixels is not None:
+            _check_budget(src.info, plan.size, batch, max_pixels)
         queue_size = queue_frames or max(8 if prefetch is not None else 4, 2 * batch)
         pipeline = Pipeline()
         decoded, processed = pipeline.channel(queue_size), pipeline.channel(queue_size)
@@ -102,7 +115,11 @@ def convert_video(
         if not handed_over:
             src.close()
         raise
-    return _summary(source, output, src, plan, decode, writer, pipeline, time.perf_counter() - t0)
+    summary = _summary(source, output, src, plan, decode, writer, pipeline, time.perf_counter() - t0)
+    shortfall = summary.shortfall()
+    if shortfall:
+        log.warning("%s", shortfall)
+    return summary
 
 
 def check_request(
@@ -129,8 +146,9 @@ def check_request(
     check_encoder_choice(fmt, encoder)  # encoder nvenc: where NVENC does not open
     if not is_url(os.fspath(source)):
         refuse_overwriting_inputs(output, [source])
-    if fmt is None:
-        check_frames_folder(output)
+    check_source(source)
+    # a folder that refuses the output fails here, before anything is decoded or stylised
+    check_writable(check_frames_folder(output).parent if fmt is None else Path(output).parent)
     return fmt
 
 
@@ -141,6 +159,37 @@ def _decode_gpu(decoder: str, device: str | None) -> int | None:
     if decoder == "cuda":
         return index if index is not None else 0
     return index if decoder == "auto" else None
+
+
+def check_budget(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    size: int | None | Callable[[int, int], int | None],
+    batch: int,
+    max_pixels: int,
+    fps: float | Fraction | None = None,
+) -> None:
+    """``convert_video``'s memory budget check, ahead of it: the input is opened (its first
+    frame decoded, on the CPU) and closed, so a request over the budget is refused before a
+    model is loaded for it. Network streams are not opened twice: ``convert_video`` checks them."""
+    if is_url(os.fspath(source)):
+        return
+    src = open_source(source, fps=fps, audio=False)
+    try:
+        info = src.info
+        side = size(info.width, info.height) if callable(size) else size
+        out = encodable(info.width, info.height, side) if output_format(output) is not None else scaled(info.width, info.height, side)
+        _check_budget(info, out, batch, max_pixels)
+    finally:
+        src.close()
+
+
+def _check_budget(info: Any, out: Size, batch: int, max_pixels: int) -> None:
+    """The input's frames and a batch of output frames against the memory budget."""
+    name = Path(info.name).name or info.name
+    check_decodable(info.width, info.height, max_pixels, f"{name}'s frames")
+    hint = "a smaller --size or --batch" if batch > 1 else "a smaller --size"
+    check_pixels(out.width, out.height, max_pixels, f"stylising {name}", frames=batch, hint=hint)
 
 
 @dataclass
@@ -229,6 +278,8 @@ def _summary(
         source=os.fspath(source),
         output=os.fspath(output),
         frames_in=decode.frames_in,
+        frames_expected=src.info.frames,
+        ended_early=src.ended_early,
         frames_out=writer.frames_written,
         frames_skipped=src.skipped,
         frames_dropped=plan.converter.dropped if plan.converter is not None else 0,

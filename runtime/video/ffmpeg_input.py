@@ -90,6 +90,8 @@ class FFmpegSource:
     def _open(self, source: str, url: bool, audio: bool, fps: float | Fraction | None, gpu: int | None) -> None:
         self.read_error: str | None = None
         self.skipped = 0
+        self.ended_early = False
+        self._reached: int | None = None  # the end (pts + duration) of the last frame given out
         self.audio_sink: Callable[[Any], None] | None = None
         self._early_audio: list[Any] = []  # audio demuxed before ``audio_sink`` was set
         self._gpu = gpu
@@ -214,8 +216,8 @@ class FFmpegSource:
                 self.skipped += 1
                 errors += 1
                 log.debug("skipping unreadable data in %s: %s", self.name, e)
-                if errors >= MAX_ERRORS_IN_A_ROW:
-                    log.warning("%s: %d read errors in a row, treating it as the end", self.name, errors)
+                if errors >= MAX_ERRORS_IN_A_ROW:  # the summary's warning reports the frames missing
+                    log.debug("%s: %d read errors in a row, treating it as the end", self.name, errors)
                     return
             except (av.FFmpegError, OSError) as e:
                 if self.url:  # a dropped connection ends a stream; what arrived is kept
@@ -267,11 +269,24 @@ class FFmpegSource:
         for frame in self._decoded:
             index += 1
             yield self._to_rgb(frame, width, height), *self._times(frame, index)
+        self.ended_early = self._ends_early()
 
     def _times(self, frame: Any, index: int) -> tuple[int | None, int | None]:
         if not self.timed:
             return index, 1
+        if frame.pts is not None:
+            self._reached = max(self._reached or frame.pts, frame.pts + (frame.duration or 0))
         return frame.pts, frame.duration or None
+
+    def _ends_early(self) -> bool:
+        """The last frame ends well before the stream's stated end: more than two frame
+        intervals and 2% of its length short (a cut-off file; not a container's rounding)."""
+        info = self.info
+        if self.url or not self.timed or info.end_pts is None or self._reached is None:
+            return False
+        interval = 1 / (info.rate * info.time_base) if info.rate else 0
+        slack = max(2 * interval, (info.end_pts - (self.video.start_time or 0)) / 50)
+        return self._reached < info.end_pts - slack
 
     def _to_rgb(self, frame: Any, width: int, height: int) -> np.ndarray:
         """Scale (or crop an odd last row/column) and convert to RGB in one swscale pass, then rotate."""

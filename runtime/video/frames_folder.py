@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 
 from ..errors import UserError
+from ..files import new_partial, remove_stale_partials, write_error
 from .audio import AudioCounts
 from .timing import TimedFrame
 
@@ -45,7 +46,9 @@ def check_frames_folder(path: str | os.PathLike[str]) -> Path:
 def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; it replaces ``path`` on success, is removed on any exception."""
     final = check_frames_folder(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    prefix = f".{final.name}."
+    remove_stale_partials(final.parent, prefix, ".partial")  # left by a killed run (see runtime/files.py)
+    fd, tmp = new_partial(final.parent, prefix, ".partial", final, folder=True)
     try:
         yield tmp
         if final.exists():
@@ -55,9 +58,13 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and (error := write_error(e, final)) is not None:
+            raise error from None
         raise
+    finally:
+        os.close(fd)  # this run's lock on the partial folder
 
 
 class FramesFolderWriter:

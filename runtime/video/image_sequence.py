@@ -56,6 +56,7 @@ class ImageSequence:
         self.files = sorted(files, key=natural_key)
         self.rate = as_rate(fps)
         self.skipped = 0
+        self.ended_early = False  # every file is a frame: a missing one is not there to count
         self.decoder = f"image files (OpenCV, {PREFETCH_THREADS} threads)"
         self.gpu_fallback = ""
         self.audio_sink: Callable[[Any], None] | None = None

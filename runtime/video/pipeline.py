@@ -9,7 +9,9 @@ the main thread only, between bytecodes. If the main thread ran the model, a Ctr
 would wait for the current batch. Here it waits in short ``join`` timeouts, so Ctrl-C is
 seen at once; it sets the stop event, and every queue wait polls that event (no thread
 can hang on a full or empty queue). An exception in any stage (KeyboardInterrupt raised
-inside ``process`` included) stops the others and is re-raised in the caller.
+inside ``process`` included) stops the others and is re-raised in the caller. A caller for
+whom an interrupt is the normal end (live) passes ``on_interrupt``: the first one asks the
+stages to finish instead, and only a second one stops them at once.
 """
 
 from __future__ import annotations
@@ -116,8 +118,17 @@ class Pipeline:
                     self._error = e
             self.stop.set()
 
-    def run(self, on_tick: Callable[[], None] | None = None, tick_s: float = 0.1) -> None:
-        """Start all stages and wait for them; re-raise the first stage error, or a KeyboardInterrupt."""
+    def run(
+        self,
+        on_tick: Callable[[], None] | None = None,
+        tick_s: float = 0.1,
+        on_interrupt: Callable[[KeyboardInterrupt], None] | None = None,
+    ) -> None:
+        """Start all stages and wait for them; re-raise the first stage error, or a KeyboardInterrupt.
+
+        ``on_interrupt``: called with the first KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP
+        as ``errors.Terminated``) instead of stopping; it should make the stages end, and
+        supervision goes on until they have. A second interrupt stops them as usual."""
         threads = [
             threading.Thread(target=self._run_stage, args=(name, fn), name=f"{self.name}-{name}", daemon=True)
             for name, fn in self._stages
@@ -126,12 +137,18 @@ class Pipeline:
             t.start()
         try:
             while True:
-                alive = [t for t in threads if t.is_alive()]
-                if not alive or self._error is not None:
-                    break
-                alive[0].join(timeout=tick_s)
-                if on_tick is not None:
-                    on_tick()
+                try:
+                    alive = [t for t in threads if t.is_alive()]
+                    if not alive or self._error is not None:
+                        break
+                    alive[0].join(timeout=tick_s)
+                    if on_tick is not None:
+                        on_tick()
+                except KeyboardInterrupt as e:
+                    if on_interrupt is None:
+                        raise
+                    handler, on_interrupt = on_interrupt, None
+                    handler(e)
         except BaseException:
             self.stop.set()
             self._join(threads, STOP_GRACE_S)

@@ -6,13 +6,13 @@ pattern (an image sequence).
 
 from __future__ import annotations
 
-import glob as globlib
 import os
 import re
 from fractions import Fraction
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import glob_files, is_link_loop
 from .ffmpeg_input import FFmpegSource
 from .image_sequence import ImageSequence, list_images
 from .source_types import Source
@@ -54,17 +54,34 @@ def open_source(
             raise UserError(f"no images in folder: {path}")
         _no_nvdec_for_images(text, gpu_required)
         return ImageSequence(files, fps=fps, name=str(path))
+    if is_link_loop(path):
+        raise UserError(f"input is a symbolic link loop: {path}")
     if path.exists():
         if path.stat().st_size == 0:
             raise UserError(f"input is an empty file: {path}")
         return FFmpegSource(text, url=False, audio=audio, fps=fps, gpu=gpu, gpu_required=gpu_required)
     if _GLOB_CHARS.search(text):
-        matches = [Path(p) for p in globlib.glob(text, recursive=True) if Path(p).is_file()]
+        matches = glob_files(text)  # a ``**`` walk that ends, symbolic link loops or not
         if not matches:
             raise UserError(f"no files match: {text}")
         _no_nvdec_for_images(text, gpu_required)
         return ImageSequence(matches, fps=fps, name=text)
     raise UserError(f"input not found: {text}")
+
+
+def check_source(source: str | os.PathLike[str]) -> None:
+    """The refusals of ``open_source`` that need nothing opened (a path that is not there, a
+    symbolic link loop), so a run of several inputs is refused before the first is converted."""
+    text = os.fspath(source)
+    if is_url(text):
+        return
+    if text.lower().startswith("file://"):
+        text = text[len("file://") :]
+    path = Path(text)
+    if is_link_loop(path):
+        raise UserError(f"input is a symbolic link loop: {path}")
+    if not path.exists() and not _GLOB_CHARS.search(text):
+        raise UserError(f"input not found: {text}")
 
 
 def _no_nvdec_for_images(name: str, gpu_required: bool) -> None:

@@ -29,7 +29,9 @@ class SourceInfo:
     rate: Fraction | None
     """Nominal frames per second, where the source states one."""
     frames: int | None
-    """Expected frame count, for the progress bar only."""
+    """Expected frame count (what the container states, or its duration times the rate),
+    for the progress bar and the summary; containers do not always count right (an AVI's
+    header may count the frames it repeats)."""
     origin: Fraction = Fraction(0)
     """Seconds subtracted from every timestamp: the common start of the kept streams."""
     end_pts: int | None = None
@@ -53,6 +55,9 @@ class Source(Protocol):
     info: SourceInfo
     skipped: int
     """Corrupt packets or frames skipped so far."""
+    ended_early: bool
+    """Once the frames are read: they stopped well before the end the source states (a
+    cut-off file)."""
     decoder: str
     """What decodes the frames, for the summary: ``h264 (cpu, 3 threads)``, ``h264 (nvdec, cuda:0)``."""
     gpu_fallback: str

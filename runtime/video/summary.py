@@ -51,6 +51,21 @@ class ConversionSummary:
     """Why NVDEC was wanted and the CPU decoded instead ("" where it was not wanted, or ran)."""
     encoder_fallback: str = ""
     """Why NVENC was wanted and the CPU encoded instead."""
+    frames_expected: int | None = None
+    """Frames the source states it has (its container's count, or its duration times its
+    frame rate); None where unknown (a stream)."""
+    ended_early: bool = False
+    """The frames stopped well before the end the source states (a cut-off file)."""
+
+    def shortfall(self) -> str:
+        """One line where the source was damaged: frames decoded vs expected, and why
+        (corrupt data skipped, or an input that ends early); "" for an intact source."""
+        if not self.frames_skipped and not self.ended_early:
+            return ""
+        counted = f"{self.frames_in} of {self.frames_expected}" if self.frames_expected else str(self.frames_in)
+        why = [f"{self.frames_skipped} corrupt packet(s) or frame(s) skipped"] if self.frames_skipped else []
+        why += ["the input ends early (a cut-off file?)"] if self.ended_early else []
+        return f"{self.source}: {counted} frames decoded: {', and '.join(why)}"
 
     @property
     def bottleneck(self) -> str:
@@ -74,6 +89,7 @@ class ConversionSummary:
         if self.audio_dropped:
             audio.append(f"{self.audio_dropped} dropped")
         extra = f", {self.frames_skipped} corrupt skipped" if self.frames_skipped else ""
+        extra += f", {self.frames_in} of {self.frames_expected} decoded (the input ends early)" if self.ended_early else ""
         return (
             f"{self.output}: {self.frames_out} frames {self.output_size[0]}x{self.output_size[1]}{extra}, "
             f"audio {', '.join(audio) or 'none'}; {self.wall_s:.1f} s, {self.fps:.1f} fps "

@@ -2,20 +2,23 @@
 
 Global options (``--home``, ``--quiet``, ``--backend``, ``--device``) are accepted before
 or after the command. Every error a user can fix is one line on stderr and exit code 2
-(argparse's own included); Ctrl-C exits 130.
+(argparse's own included). Ctrl-C exits 130; SIGTERM and SIGHUP end a run the same way
+(partial outputs removed, a live recording finished) and exit 128 + the signal's number.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from stylize.cli.common import Parser, configure_logging, reset_logging
 from stylize.options import GLOBAL, OPTIONS, add_options
-from stylize.runtime.errors import UserError
+from stylize.runtime.errors import Terminated, UserError
 
 COMMANDS = ("image", "video", "live", "weights", "train", "paint", "export", "bench", "flicker")
 
@@ -49,11 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _settle_globals(args)
         configure_logging(args.quiet)
-        return int(args.func(args) or 0)
+        with _signals_as_interrupts():
+            return int(args.func(args) or 0)
     except UserError as e:
         print(f"stylize: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        if isinstance(e, Terminated):
+            print(f"stylize: stopped by {e.name}", file=sys.stderr)
+            return e.exit_code
         print("stylize: interrupted", file=sys.stderr)
         return 130
     finally:
@@ -69,6 +76,34 @@ def _settle_globals(args: argparse.Namespace) -> None:
             setattr(args, option.dest, option.default)
         elif name not in args.uses and name not in ("home", "quiet"):
             raise UserError(f"{option.flag} does not apply to `stylize {args.command}`")
+
+
+# SIGTERM (a process manager, `kill`) and SIGHUP (the terminal closed); Windows has neither
+STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None)
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts() -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP raise ``Terminated`` (a KeyboardInterrupt) in
+    the main thread, so they end a run as Ctrl-C does instead of killing it mid-write. A
+    signal already ignored stays ignored (``nohup`` ignores SIGHUP); the previous handlers
+    come back afterwards. Off the main thread (the API used from a thread) nothing changes."""
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated(signum, signal.Signals(signum).name)
+
+    previous = {}
+    try:
+        for sig in STOP_SIGNALS:
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                previous[sig] = signal.signal(sig, raise_terminated)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run() -> None:

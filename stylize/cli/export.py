@@ -12,7 +12,7 @@ from pathlib import Path
 
 from stylize.api import resolve_weights
 from stylize.cli.common import command
-from stylize.options import add_options
+from stylize.options import add_options, arg_type, number_in
 from stylize.runtime.errors import UserError
 from stylize.runtime.models import ModelWeights
 from stylize.runtime.store import Store
@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub, "export", help=EXPORT_HELP,
         description=EXPORT_HELP[0].upper() + EXPORT_HELP[1:] + ", from the weights installed in the store. Writes "
         "style_encoder.onnx and stylizer.onnx into the store (ROOT/onnx/MODEL_ID/fp32 or fp16) or into -o DIR, "
-        "after checking them (onnx.checker, TensorRT operator support, FP32 statistics in FP16 graphs).",
+        "after checking them (onnx.checker, TensorRT operator support, FP32 statistics in FP16 graphs), each "
+        "with its SHA-256 beside it (GRAPH.onnx.sha256), which every engine checks before loading it.",
         epilog="example: stylize export --model adain --fp16",
     )  # fmt: skip
     add_options(p, "model", "weights", model={"required": True})
@@ -53,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--shapes", required=True, metavar="MIN:OPT:MAX", help="frame sizes HxW (or NxHxW with batch), e.g. 360x640:720x1280:1080x1920")
     b.add_argument("--style-shapes", metavar="MIN:OPT:MAX", help="style image sizes (default: adain 1x64x64:1x512x768:1x2048x2048, magenta 256x256)")
     b.add_argument("--onnx", type=Path, metavar="DIR", help="folder with style_encoder.onnx and stylizer.onnx (default: the store's)")
-    b.add_argument("--workspace-gib", type=float, default=None, help="TensorRT workspace limit in GiB (default: TensorRT's)")
+    b.add_argument("--workspace-gib", type=arg_type(number_in(above=0), "workspace_gib"), default=None, help="TensorRT workspace limit in GiB (default: TensorRT's)")
     b.set_defaults(func=run_build_engine)
 
 

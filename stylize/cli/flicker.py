@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from stylize.cli.common import command
+from stylize.options import arg_type, integer_in
 from stylize.runtime.errors import UserError
 from stylize.runtime.temporal.metric import DEFAULT_FLOW, FLOWS, video_warping_error
 
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("input", help="the source video (file, folder or glob of frames)")
     p.add_argument("stylised", help="the stylised video, frame for frame (any size: the source is scaled to it)")
-    p.add_argument("--frames", type=int, default=None, metavar="N", help="only the first N frames")
+    p.add_argument("--frames", type=arg_type(integer_in(1), "frames"), default=None, metavar="N", help="only the first N frames")
     p.add_argument("--flow", choices=FLOWS, default=DEFAULT_FLOW, help=f"optical flow method (default {DEFAULT_FLOW})")
     p.add_argument("--json", action="store_true", help="print the result as JSON (per-pair errors included)")
     p.set_defaults(func=run)

@@ -8,9 +8,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from stylize.cli.common import command, stylizer
+from stylize.cli.paths import expand_images, plan_outputs
 from stylize.options import add_options
 from stylize.runtime.errors import UserError
-from stylize.runtime.files import refuse_overwriting_inputs
+from stylize.runtime.files import check_writable, refuse_overwriting_inputs
 
 HELP = "stylise still images with one or several styles"
 
@@ -18,36 +19,44 @@ HELP = "stylise still images with one or several styles"
 def register(sub: argparse._SubParsersAction) -> None:
     p = command(
         sub, "image", help=HELP, uses=("backend", "device"),
-        description=HELP[0].upper() + HELP[1:] + ". OUT is a file (one content image) or a folder: "
-        "{content}__{style}.png per content image.",
+        description=HELP[0].upper() + HELP[1:] + ". CONTENT: image files, folders (the images in them) or quoted "
+        "globs ('shots/**/*.jpg'). OUT: a file (one content image), or a folder (an existing one, or a name ending "
+        "in /): {content}__{style}.png per content image. The outputs appear only when complete; Ctrl-C, SIGTERM "
+        "and SIGHUP leave none half-written.",
         epilog="example: stylize image photo.jpg --style starry.jpg --alpha 0.8 -o out.png",
     )  # fmt: skip
-    p.add_argument("content", nargs="+", type=Path, help="content image file(s)")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output file (.png, .jpg, ...) or folder")
+    p.add_argument("content", nargs="+", type=Path, help="content image files, folders or quoted globs")
+    p.add_argument("-o", "--output", required=True, help="output file (.png, .jpg, ...) or folder (existing, or ending in /)")
     add_options(p, "style", "style_weights", "alpha", "preserve_color", "size", "style_size", "model", "weights", "graphs", "max_pixels")
     p.add_argument("--mask", action="append", type=Path, metavar="IMAGE", help="spatial control: one mask image per --style (white: this style)")
     p.set_defaults(func=run)
 
 
-def output_paths(contents: list[Path], styles: list[Path], output: Path) -> list[Path]:
-    """One output per content: ``output`` itself, or ``{content}__{style}.png`` in the folder it names."""
-    as_folder = output.is_dir() or str(output).endswith(("/", "\\")) or len(contents) > 1
-    if not as_folder:
-        if not output.suffix:
-            raise UserError(f"output {output} has no extension: name a .png/.jpg file or an existing folder")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        return [output]
-    output.mkdir(parents=True, exist_ok=True)
+def output_paths(contents: list[Path], styles: list[Path], output: str | Path) -> list[Path]:
+    """One output per content: ``output`` itself, or ``{content}__{style}.png`` in the folder it
+    names (``stylize.cli.paths``); its folder made and checked writable before any work."""
     style_tag = "+".join(s.stem for s in styles)
-    return [output / f"{c.stem}__{style_tag}.png" for c in contents]
+    targets = plan_outputs(contents, output, lambda c: f"{Path(c).stem}__{style_tag}.png")
+    if targets is not None:
+        return targets
+    single = Path(output)
+    if not single.suffix:
+        raise UserError(f"output {output} has no extension: name a .png/.jpg file or a folder (existing, or ending in /)")
+    try:
+        single.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot make the output folder {single.parent}: {e.strerror or e}") from None
+    check_writable(single.parent)
+    return [single]
 
 
 def run(args: argparse.Namespace) -> int:
-    outputs = output_paths(args.content, args.style, args.output)
+    contents = expand_images(args.content)
+    outputs = output_paths(contents, args.style, args.output)
     for out in outputs:  # before anything is loaded
-        refuse_overwriting_inputs(out, [*args.content, *args.style, *(args.mask or [])])
+        refuse_overwriting_inputs(out, [*contents, *args.style, *(args.mask or [])])
     s = stylizer(args)
-    items = list(zip(args.content, outputs))
+    items = list(zip(contents, outputs))
     for content, out in tqdm(items, desc="stylising", unit="image", disable=len(items) < 2 or args.quiet):
         result = s.image_file(
             content, out, args.style, alpha=args.alpha, style_weights=args.style_weights, preserve_color=args.preserve_color,

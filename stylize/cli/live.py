@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from stylize.cli.common import command, stylizer
-from stylize.options import add_options
+from stylize.options import add_options, arg_type, integer_in
 from stylize.runtime.errors import UserError
 
 HELP = "stylise a webcam, stream or video file live, in a window or headless"
@@ -23,10 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stylize live --camera clip.mp4 --style a.jpg --no-window --frames 100 --record out.mp4",
     )  # fmt: skip
     p.add_argument("--camera", default="0", help="camera index, stream URL or video file (default 0)")
-    add_options(p, "style", "alpha", "preserve_color", "size", "style_size", "temporal", "model", "weights", "graphs")
+    add_options(p, "style", "alpha", "preserve_color", "size", "style_size", "temporal", "model", "weights", "graphs", "max_pixels")
     out = p.add_argument_group("output")
     out.add_argument("--no-window", dest="window", action="store_false", help="run headless (no window)")
-    out.add_argument("--frames", type=int, default=0, metavar="N", help="stop after N frames (default: until q or the source ends)")
+    out.add_argument("--frames", type=arg_type(integer_in(0), "frames"), default=0, metavar="N", help="stop after N frames (default: until q or the source ends)")
     out.add_argument("--record", type=Path, metavar="FILE", help="also record the stylised feed to a video file")
     out.add_argument("--virtual-cam", action="store_true", help="send the stylised feed to a virtual camera (pip install 'stylize[virtualcam]')")
     out.add_argument("--loop", action="store_true", help="loop a video file used as the camera")
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         args.style, camera=args.camera, alpha=args.alpha, preserve_color=args.preserve_color, size=args.size,
         temporal=args.temporal, window=args.window, frames=args.frames, record=args.record,
         virtual_cam=args.virtual_cam, loop=args.loop, realtime=args.realtime, snapshot_dir=args.snapshot_dir,
+        max_pixels=args.max_pixels,
     )  # fmt: skip
     print(report.describe())
     if report.error:

@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from stylize.cli.common import command
-from stylize.options import add_options, side_for
+from stylize.options import SEED_MAX, OptionError, add_options, arg_type, integer_in, number_in, side_for
 from stylize.runtime.errors import UserError
 from stylize.runtime.files import refuse_overwriting_inputs
 from stylize.runtime.images import IMAGE_SUFFIXES, load_image, resize, save_image
@@ -30,9 +30,9 @@ def layer_weights(text: str) -> dict[str, float]:
             continue
         name, _, weight = item.partition(":")
         try:
-            out[name.strip()] = float(weight) if weight else None
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"bad layer weight in {item!r}: expected NAME or NAME:WEIGHT") from None
+            out[name.strip()] = number_in(0)(weight) if weight else None
+        except OptionError as e:
+            raise argparse.ArgumentTypeError(f"bad layer weight in {item!r}: expected NAME or NAME:WEIGHT ({e})") from None
     if not out:
         raise argparse.ArgumentTypeError("expected at least one layer name")
     share = 1.0 / len(out)
@@ -43,16 +43,16 @@ def schedule_arg(text: str) -> str | list[int]:
     if text in ("auto", "none"):
         return text
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto, none or comma-separated sizes, got {text!r}") from None
+        return [integer_in(1)(s) for s in text.split(",") if s.strip()]
+    except OptionError:
+        raise argparse.ArgumentTypeError(f"expected auto, none or comma-separated sizes of at least 1, got {text!r}") from None
 
 
 def iters_arg(text: str) -> int | list[int]:
     try:
-        counts = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count or comma-separated counts, got {text!r}") from None
+        counts = [integer_in(0)(s) for s in text.split(",") if s.strip()]
+    except OptionError:
+        raise argparse.ArgumentTypeError(f"expected a count or comma-separated counts of at least 0, got {text!r}") from None
     if not counts:
         raise argparse.ArgumentTypeError("expected at least one iteration count")
     return counts[0] if len(counts) == 1 else counts
@@ -79,15 +79,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="coarse-to-fine sizes (shorter sides): auto halves the size down to 256 (2048: 256,512,1024,2048), "
         "none paints at full size only, or list the sizes (default auto)",
     )
-    p.add_argument("--content-weight", type=float, default=1.0, help="content weight alpha (default 1)")
+    p.add_argument("--content-weight", type=arg_type(number_in(0), "content_weight"), default=1.0, help="content weight alpha (default 1)")
     p.add_argument(
         "--style-weight",
-        type=float,
+        type=arg_type(number_in(0), "style_weight"),
         default=1e-3,
         help="style weight beta (default 1e-3; the paper's alpha/beta of 1e-3..1e-4 at 512 px is 4.8e-4..4.8e-3 here, "
         "the content loss being per feature element)",
     )
-    p.add_argument("--tv-weight", type=float, default=1.0, help="total-variation weight: higher is smoother (default 1; 0 turns it off)")
+    p.add_argument("--tv-weight", type=arg_type(number_in(0), "tv_weight"), default=1.0, help="total-variation weight: higher is smoother (default 1; 0 turns it off)")
     p.add_argument("--content-layers", type=layer_weights, default="relu4_2", metavar="L[:W],..", help="content layers (default relu4_2)")
     p.add_argument(
         "--style-layers",
@@ -97,12 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"style layers with optional per-layer weights, e.g. relu1_1:0.5,relu2_1 (default {STYLE_LAYERS_DEFAULT}, "
         "1/5 each as in the paper)",
     )
-    p.add_argument("--style-scale", type=float, default=1.0, help="style image size relative to the result's (shorter sides; default 1)")
+    p.add_argument("--style-scale", type=arg_type(number_in(above=0), "style_scale"), default=1.0, help="style image size relative to the result's (shorter sides; default 1)")
     p.add_argument("--start", choices=("content", "noise", "style"), default="content", help="start from the content (default), white noise or the style")
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs", help="L-BFGS (default) or Adam")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1 for L-BFGS, 0.02 for Adam)")
-    p.add_argument("--lbfgs-history", type=int, default=None, metavar="N", help="L-BFGS memory (default: up to 100 pairs, as many as fit 1 GiB)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (noise initialisation; default 0)")
+    p.add_argument("--lr", type=arg_type(number_in(above=0), "lr"), default=None, help="learning rate (default 1 for L-BFGS, 0.02 for Adam)")
+    p.add_argument("--lbfgs-history", type=arg_type(integer_in(1), "lbfgs_history"), default=None, metavar="N", help="L-BFGS memory (default: up to 100 pairs, as many as fit 1 GiB)")
+    p.add_argument("--seed", type=arg_type(integer_in(0, SEED_MAX), "seed"), default=0, help="random seed (noise initialisation; default 0)")
     p.add_argument(
         "--features",
         default="adain",
@@ -112,7 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "vgg19-dcbb9e9d.pth) with its ImageNet normalisation folded into the first conv (unverified against the "
         "real file; its feature scale differs, so --style-weight will likely need tuning)",
     )
-    p.add_argument("--save-every", type=int, default=0, metavar="N", help="also write the result every N iterations (OUT_STAGE_ITER.ext)")
+    p.add_argument("--save-every", type=arg_type(integer_in(0), "save_every"), default=0, metavar="N", help="also write the result every N iterations (OUT_STAGE_ITER.ext)")
     p.set_defaults(func=run)
 
 
@@ -144,12 +144,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"stylize paint needs PyTorch: pip install 'stylize[train]' ({e})") from None
     from stylize.training.gatys.features import vgg_from_file, vgg_from_store
     from stylize.training.gatys.losses import LossWeights
-    from stylize.training.gatys.paint import PaintOptions, paint
+    from stylize.training.gatys.paint import PaintOptions, check_budget, paint
 
     content = load_image(args.content, max_pixels=args.max_pixels, what="content image")
     styles = [load_image(s, max_pixels=args.max_pixels, what="style image").rgb for s in args.style]
     h0, w0 = content.size
     side = side_for(args.size, w0, h0, "paint")
+    options = PaintOptions(size=side or 0, schedule=args.schedule, style_scale=args.style_scale, max_pixels=args.max_pixels)
+    check_budget(h0, w0, [s.shape[:2] for s in styles], options, args.max_pixels)  # before the VGG loads
     if args.features == "adain":
         vgg, features = vgg_from_store(Store(args.home)), "adain-vgg"
     else:
@@ -171,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         preserve_color=args.preserve_color,
         device=args.device,
+        max_pixels=args.max_pixels,
     )
     bars: dict[int, tqdm] = {}
     seen = {"stages": 0, "done": 0}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from stylize.cli.common import command, stylizer
+from stylize.cli.paths import input_stem, plan_outputs
 from stylize.options import add_options
+from stylize.runtime.video.convert import check_request
 
 HELP = "stylise a video file, stream URL or image sequence, keeping its audio and timing"
 
@@ -13,25 +16,36 @@ HELP = "stylise a video file, stream URL or image sequence, keeping its audio an
 def register(sub: argparse._SubParsersAction) -> None:
     p = command(
         sub, "video", help=HELP, uses=("backend", "device"),
-        description=HELP[0].upper() + HELP[1:] + ". IN: any file FFmpeg reads, a network URL, a folder or glob "
-        "of images. OUT: .mp4/.m4v/.mkv/.mov/.avi (H.264), .webm (VP9), or a folder (ending in '/') for PNG "
-        "frames. Audio streams are copied where the container takes them, else re-encoded. The output appears "
-        "only when complete; Ctrl-C removes it and exits 130.",
+        description=HELP[0].upper() + HELP[1:] + ". IN: any file FFmpeg reads, a network URL, a folder or quoted "
+        "glob of images (one image sequence). OUT, for one input: .mp4/.m4v/.mkv/.mov/.avi (H.264), .webm (VP9), "
+        "or a folder (existing, or ending in '/') for PNG frames; for several inputs, a folder (existing, or ending "
+        "in '/') that gets {input}__{style}.mp4 per input. Audio streams are copied where the container takes them, "
+        "else re-encoded. The output appears only when complete; Ctrl-C removes a partial one and exits 130, "
+        "SIGTERM and SIGHUP likewise (exit 143, 129).",
         epilog="example: stylize video clip.mp4 --style starry.jpg --size 480 -o clip_starry.mp4",
     )  # fmt: skip
-    p.add_argument("input", help="video file, URL, image folder or glob")
-    p.add_argument("-o", "--output", required=True, help="output video file, or a folder (ending in /) for PNG frames")
-    add_options(p, "style", "style_weights", "alpha", "preserve_color", "size", "style_size", "temporal", "model", "weights", "graphs")
+    p.add_argument("input", nargs="+", help="video file, URL, image folder or quoted glob (several: one output each)")
+    p.add_argument("-o", "--output", required=True, help="output video file, or a folder (existing, or ending in /): PNG frames of one input, a video per input of several")
+    add_options(p, "style", "style_weights", "alpha", "preserve_color", "size", "style_size", "temporal", "model", "weights", "graphs", "max_pixels")
     add_options(p.add_argument_group("encoding"), "crf", "preset", "decoder", "encoder", "fps", "audio", "batch")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = stylizer(args).video(
-        args.input, args.output, args.style, alpha=args.alpha, style_weights=args.style_weights,
-        preserve_color=args.preserve_color, size=args.size, temporal=args.temporal, batch=args.batch, crf=args.crf,
-        preset=args.preset, fps=args.fps, audio=args.audio, progress=not args.quiet, decoder=args.decoder,
-        encoder=args.encoder,
-    )  # fmt: skip
-    print(report.describe())
+    style_tag = "+".join(Path(s).stem for s in args.style)
+    if len(args.input) == 1:  # a file, or a folder of PNG frames
+        outputs = [args.output]
+    else:
+        outputs = plan_outputs(args.input, args.output, lambda source: f"{input_stem(source)}__{style_tag}.mp4") or []
+    for source, out in zip(args.input, outputs):  # every pair, before anything is loaded
+        check_request(source, out, args.batch, args.crf, args.preset, args.fps, decoder=args.decoder, encoder=args.encoder)
+    s = stylizer(args)
+    for source, out in zip(args.input, outputs):
+        report = s.video(
+            source, out, args.style, alpha=args.alpha, style_weights=args.style_weights,
+            preserve_color=args.preserve_color, size=args.size, temporal=args.temporal, batch=args.batch, crf=args.crf,
+            preset=args.preset, fps=args.fps, audio=args.audio, progress=not args.quiet, decoder=args.decoder,
+            encoder=args.encoder, max_pixels=args.max_pixels,
+        )  # fmt: skip
+        print(report.describe())
     return 0

@@ -10,9 +10,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from stylize.cli.common import add_globals, command
+from stylize.options import arg_type, number_in
 from stylize.runtime.errors import UserError
 from stylize.runtime.files import atomic_output
-from stylize.runtime.store import Store
+from stylize.runtime.store import Store, make_folder
 from stylize.training.weights_io import import_weights
 
 # The pytorch-AdaIN release files (naoto0804/pytorch-AdaIN, release v0.0.0).
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="download the official AdaIN weights (needs internet)",
         description="Download vgg_normalised.pth and decoder.pth from the pytorch-AdaIN release page and import them.",
     )
-    dl.add_argument("--timeout", type=float, default=30.0, help="seconds per connection attempt (default 30)")
+    dl.add_argument("--timeout", type=arg_type(number_in(above=0), "timeout"), default=30.0, help="seconds per connection attempt (default 30)")
     add_globals(dl, ())
     dl.set_defaults(func=run_download)
 
@@ -64,8 +65,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_download(args: argparse.Namespace) -> int:
     store = Store(args.home)
-    folder = store.root / "downloads"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(store.root / "downloads")
     files = []
     for filename, url in OFFICIAL_URLS.items():
         target = folder / filename

@@ -16,9 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stylize.runtime.budget import PAINT_COST, check_pixels
 from stylize.runtime.color import keep_luminance, match_color, rgb_to_ycbcr
 from stylize.runtime.errors import UserError
 from stylize.runtime.images import resize, resize_shorter_side
+from stylize.runtime.sizing import scaled
 from stylize.training.gatys.features import CHECKPOINT_PIXELS, FeatureExtractor
 from stylize.training.gatys.losses import ContentLoss, GramStyleLoss, LossWeights, StyleTransferLoss
 from stylize.training.gatys.optim import OPTIMIZERS, Diverged, Step, optimise
@@ -48,6 +50,7 @@ class PaintOptions:
     seed: int = 0
     preserve_color: str | None = None
     device: str = "auto"
+    max_pixels: int | None = None  # the memory budget (runtime.budget); None: no limit
 
 
 @dataclass
@@ -101,6 +104,18 @@ def check_options(options: PaintOptions, n_styles: int) -> None:
         raise UserError("give at least one style layer, with non-negative weights")
     if not options.content_layers or any(v < 0 for v in options.content_layers.values()):
         raise UserError("give at least one content layer, with non-negative weights")
+
+
+def check_budget(height: int, width: int, styles: list[tuple[int, int]], options: PaintOptions, max_pixels: int) -> None:
+    """The result's full size, counted ``PAINT_COST`` times (the optimisation keeps every
+    layer's activations and gradients), and the style images at the last stage's scale
+    against the memory budget: a one-line UserError before anything is allocated.
+    ``styles``: (height, width) of each style image."""
+    h, w = stage_sizes(height, width, options.size, options.schedule)[-1]
+    check_pixels(w, h, max_pixels, "painting", cost=PAINT_COST)
+    side = max(MIN_SIDE, round(options.style_scale * min(h, w)))
+    for sh, sw in styles:
+        check_pixels(*scaled(sw, sh, side), max_pixels, "encoding a style image", hint="a smaller --size or --style-scale")
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -161,6 +176,8 @@ def paint(
     options = options or PaintOptions()
     check_options(options, len(styles))
     h0, w0 = content.shape[:2]
+    if options.max_pixels is not None:
+        check_budget(h0, w0, [s.shape[:2] for s in styles], options, options.max_pixels)
     sizes = stage_sizes(h0, w0, options.size, options.schedule)
     if min(sizes[0]) < MIN_SIDE:
         raise UserError(f"the result's first stage is {sizes[0][1]}x{sizes[0][0]}: both sides must be at least {MIN_SIDE} pixels")

@@ -25,7 +25,7 @@ from typing import Any
 
 from ...errors import UserError
 from ...files import atomic_output
-from ...store import Store, sha256_file
+from ...store import Store, make_folder, sha256_file
 from .keys import (
     EngineKey,
     GpuInfo,
@@ -101,7 +101,7 @@ def build_serialized(onnx_path: Path, profile: dict[str, tuple[tuple[int, ...], 
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise UserError(f"TensorRT could not build an engine from {onnx_path} (see the TensorRT log above)")
-    with atomic_output(cache_file) as tmp:
+    with atomic_output(cache_file, group_write=False) as tmp:
         tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
     return bytes(serialized)
 
@@ -126,8 +126,8 @@ def build_engine(
     if not rebuild and path.is_file() and _kept_engine_matches(path, key, gpu):
         return path
     data = build_serialized(onnx_path, profile_shapes(dims, shapes), timing_cache_path(store, gpu, trt.__version__), workspace_gib)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
+    make_folder(path.parent)
+    with atomic_output(path, group_write=False) as tmp:
         tmp.write_bytes(data)
     record = {
         **asdict(key),
@@ -135,7 +135,7 @@ def build_engine(
         "onnx_path": str(onnx_path.resolve()),
         "created": time.time(),
     }
-    with atomic_output(record_path(path)) as tmp:
+    with atomic_output(record_path(path), group_write=False) as tmp:
         tmp.write_text(json.dumps(record, indent=2))
     return path
 

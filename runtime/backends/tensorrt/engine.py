@@ -1,8 +1,9 @@
 """``TensorRTEngine``: the two exported graphs of a model family as TensorRT engines.
 
 The graphs are the store's (``stylize export``; the FP16 ones where they were exported, else
-the FP32 ones, with a note) or those of a folder (``--graphs DIR``), and must carry the
-``model_id`` of the weights asked for, as for ONNX Runtime. For every input shape the engine
+the FP32 ones, with a note) or those of a folder (``--graphs DIR``), and must match the
+digests recorded beside them and carry the ``model_id`` of the weights asked for, as for
+ONNX Runtime. For every input shape the engine
 takes an engine from the store whose profile covers it (those of ``stylize build-engine``
 too), else builds one on first use and keeps it there (a one-line note says so, and why
 where a kept engine was stale, foreign or damaged). One execution context per engine, so
@@ -24,9 +25,9 @@ import numpy as np
 from ...engine import Capabilities, Engine, to_uint8
 from ...errors import UserError
 from ...models import FAMILIES, ModelWeights
-from ...store import Store, sha256_file
+from ...store import Store
 from .. import GRAPHS, missing_graphs
-from ..onnxruntime_backend import check_graph_metadata
+from ..onnxruntime_backend import check_graph_file, check_graph_metadata
 from .build import build_engine, graph_inputs
 from .keys import (
     REBUILD,
@@ -102,9 +103,9 @@ class TensorRTEngine(Engine):
         self.onnx_sha256 = {}
         meta = {}
         for name, path in self.paths.items():
+            self.onnx_sha256[name] = check_graph_file(weights, path, self.folder.name, folder)
             meta[name], _ = graph_inputs(path)
             check_graph_metadata(weights, name, path, meta[name])
-            self.onnx_sha256[name] = sha256_file(path)
         if meta["stylizer"].get("input_dtype") != "uint8":
             raise UserError(
                 f"{self.paths['stylizer']} takes {meta['stylizer'].get('input_dtype')} frames: the tensorrt backend runs "
