@@ -114,6 +114,17 @@ def integer_in(low: int | None = None, high: int | None = None) -> Callable[[obj
     return parse
 
 
+def one_of(choices: tuple[str, ...]) -> Callable[[object], str]:
+    """A parser of one of ``choices``."""
+
+    def parse(value: object) -> str:
+        if value not in choices:
+            raise OptionError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return str(value)
+
+    return parse
+
+
 def arg_type(parse: Callable[[object], Any], name: str = "value") -> Callable[[str], Any]:
     """``parse`` as an argparse ``type`` (its OptionError becomes argparse's one-line error):
     for the numeric options a single command defines itself."""
@@ -126,6 +137,14 @@ def arg_type(parse: Callable[[object], Any], name: str = "value") -> Callable[[s
 
     typed.__name__ = name
     return typed
+
+
+parse_temporal = one_of(TEMPORAL_MODES)
+parse_backend = one_of(BACKENDS)
+parse_preset = one_of(X264_PRESETS)
+parse_decoder = one_of(DECODERS)
+parse_encoder = one_of(ENCODERS)
+parse_batch = integer_in(1)
 
 
 def parse_alpha(value: object) -> float:
@@ -146,12 +165,6 @@ def parse_size(value: object) -> str | int:
     if n < MIN_SIDE:
         raise OptionError(f"expected auto, keep or a shorter side of at least {MIN_SIDE} pixels, got {value}")
     return n
-
-
-def parse_temporal(value: object) -> str:
-    if value not in TEMPORAL_MODES:
-        raise OptionError(f"expected one of {', '.join(TEMPORAL_MODES)}, got {value!r}")
-    return str(value)
 
 
 def parse_preserve_color(value: object) -> str | None:
@@ -183,12 +196,6 @@ def parse_model(value: object) -> str | None:
     return str(value)
 
 
-def parse_backend(value: object) -> str:
-    if value not in BACKENDS:
-        raise OptionError(f"expected one of {', '.join(BACKENDS)}, got {value!r}")
-    return str(value)
-
-
 def parse_device(value: object) -> str:
     text = str(value)
     base, _, index = text.partition(":")
@@ -197,36 +204,11 @@ def parse_device(value: object) -> str:
     return text
 
 
-def parse_batch(value: object) -> int:
-    n = _integer(value)
-    if n < 1:
-        raise OptionError(f"expected at least 1, got {value}")
-    return n
-
-
 def parse_crf(value: object) -> float:
     x = _number(value)
     if not 0 <= x <= MAX_CRF:
         raise OptionError(f"expected a number in [0, {MAX_CRF:g}], got {value}")
     return x
-
-
-def parse_preset(value: object) -> str:
-    if value not in X264_PRESETS:
-        raise OptionError(f"expected one of {', '.join(X264_PRESETS)}, got {value!r}")
-    return str(value)
-
-
-def parse_decoder(value: object) -> str:
-    if value not in DECODERS:
-        raise OptionError(f"expected one of {', '.join(DECODERS)}, got {value!r}")
-    return str(value)
-
-
-def parse_encoder(value: object) -> str:
-    if value not in ENCODERS:
-        raise OptionError(f"expected one of {', '.join(ENCODERS)}, got {value!r}")
-    return str(value)
 
 
 def parse_fps(value: object) -> float | None:

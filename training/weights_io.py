@@ -10,6 +10,7 @@ other two.
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,12 @@ def _read_torch(p: Path) -> dict[str, np.ndarray]:
         raise UserError(f"reading {p.suffix} files needs PyTorch: pip install 'stylize[train]'") from None
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle, zip and torch errors alike: the file is not a state dict
+    except pickle.UnpicklingError:  # torch's weights-only loader met an object that is not a tensor
+        raise UserError(
+            f"{p} holds Python objects besides tensors, which could run code when loaded, so it is not read; "
+            "give a state dict of tensors (torch.save(model.state_dict(), FILE)) or a .safetensors file"
+        ) from None
+    except Exception as e:  # zip and torch errors alike: the file is not a state dict
         raise UserError(f"cannot read {p} as a PyTorch weights file: {str(e).splitlines()[0]}") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]

@@ -382,3 +382,25 @@ def test_store_is_not_group_or_world_writable_with_umask_0(magenta_graphs, tmp_p
     assert {".safetensors", ".json", ".onnx", ".sha256", ".npy"} <= kinds, kinds
     loose = [f"{p} {oct(stat.S_IMODE(p.stat().st_mode))}" for p in made if stat.S_IMODE(p.stat().st_mode) & 0o022]
     assert not loose, loose
+
+
+@pytest.mark.parametrize("payload", ["code", "object"])
+def test_pickle_with_objects_is_refused_without_torchs_advice(payload: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """A .pth whose pickle holds more than tensors is never unpickled: one line that says why
+    and what to give instead, not torch's advice to turn the safe loader off."""
+    import torch
+
+    class Runs:
+        def __reduce__(self):  # noqa: ANN204
+            return (os.system, ("touch " + str(tmp_path / "ran"),))
+
+    obj = {"decoder.weight": torch.zeros(2)}
+    obj["extra"] = Runs() if payload == "code" else Path("/any/object")
+    path = tmp_path / "evil.pth"
+    torch.save(obj, path)
+    home = tmp_path / "store"
+    code, _, err = run_cli(capsys, "--home", home, "weights", "import", path)
+    line = one_line_error(err)
+    assert code == 2 and "holds Python objects besides tensors" in line and "weights_only" not in line
+    assert not (tmp_path / "ran").exists()
+    assert not list((home / "weights").glob("*")) if (home / "weights").is_dir() else True
