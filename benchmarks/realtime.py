@@ -308,7 +308,9 @@ def table(result: dict[str, Any]) -> str:
         )
     for r in result.get("video", []):
         lines.append(
-            f"video {r['family']} {r['backend']} {r['size'][0]}x{r['size'][1]} temporal {r['temporal']}: {r['end_to_end_fps']:.1f} fps end to end, "
+            f"video {r['family']} {r['backend']} {r['size'][0]}x{r['size'][1]} temporal {r['temporal']}"
+            + (f" x264 {r['preset']}" if "preset" in r else "")
+            + f": {r['end_to_end_fps']:.1f} fps end to end, "
             f"engine {r['engine_fps']:.1f} -> {r['share_of_engine']:.0%}"
         )
     for r in result.get("warm_start", []):
