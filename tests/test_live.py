@@ -235,3 +235,69 @@ def test_a_camera_that_stops_ends_live_in_one_line_keeping_the_recording(
     assert "recorded" in stdout
     with av.open(str(out)) as c:
         assert 1 <= len(list(c.decode(video=0))) <= 6
+
+
+class _FakeWindow:
+    """OpenCV's window calls, scripted: keys pressed after given numbers of frames shown, and
+    the window closed after ``close_after`` shown (the tests run on headless OpenCV)."""
+
+    def __init__(self, keys: dict[int, int], close_after: int | None = None) -> None:
+        self.keys, self.close_after = keys, close_after
+        self.shown: list[tuple[int, ...]] = []
+        self.shown_after_close = 0
+        self.destroyed = False
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import cv2
+
+        monkeypatch.setattr(cv2, "namedWindow", lambda *a, **k: None)
+        monkeypatch.setattr(cv2, "createTrackbar", lambda *a, **k: None)
+        monkeypatch.setattr(cv2, "imshow", self.imshow)
+        monkeypatch.setattr(cv2, "waitKey", self.wait_key)
+        monkeypatch.setattr(cv2, "getWindowProperty", lambda *a: 0.0 if self.closed else 1.0)
+        monkeypatch.setattr(cv2, "destroyWindow", lambda *a: setattr(self, "destroyed", True))
+
+    @property
+    def closed(self) -> bool:
+        return self.close_after is not None and len(self.shown) >= self.close_after
+
+    def imshow(self, name: str, picture: np.ndarray) -> None:
+        self.shown_after_close += self.closed
+        self.shown.append(picture.shape)
+
+    def wait_key(self, delay: int) -> int:
+        return self.keys.pop(len(self.shown), 0xFF) if len(self.shown) in self.keys else 0xFF
+
+
+def _window_session(data_dir: Path, monkeypatch: pytest.MonkeyPatch, window: _FakeWindow):  # noqa: ANN202
+    from stylize.runtime.live.capture import Capture
+
+    window.install(monkeypatch)
+    session = _fake_session(side=48)
+    session.plain_vectors = session.vectors = [np.zeros(3, np.float32), np.ones(3, np.float32)]
+    session.names = ["a", "b"]
+    session.opt.window = True
+    capture = Capture(str(data_dir / "video" / "imageio__realshort.mp4"), realtime=True, loop=True)
+    try:
+        summary = session.run(capture)
+    finally:
+        capture.close()
+    return session, summary
+
+
+def test_the_window_shows_frames_and_its_keys_reach_the_session(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window's loop on the main thread: keys pressed there are applied by the stylise
+    thread (style 2, alpha down), q ends the session, and the window is closed."""
+    window = _FakeWindow({3: ord("2"), 4: ord("["), 8: ord("q")})
+    session, summary = _window_session(data_dir, monkeypatch, window)
+    assert 8 <= len(window.shown) <= 12  # q after 8 shown; frames in flight may still be shown
+    assert window.shown[0] == (48, 64, 3) and window.destroyed
+    assert session.style_index == 1 and session.opt.alpha == pytest.approx(0.9)
+    assert summary.frames >= len(window.shown) and summary.times.latency and "display" in summary.busy_s
+
+
+def test_closing_the_window_ends_the_session_without_reopening_it(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    window = _FakeWindow({}, close_after=5)
+    _, summary = _window_session(data_dir, monkeypatch, window)
+    assert len(window.shown) == 5 and window.shown_after_close == 0
+    assert summary.frames >= 5

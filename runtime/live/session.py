@@ -327,7 +327,10 @@ class LiveSession:
         self._recent.append(now)
 
     def _show(self, box: _Newest, clock: StageClock) -> None:
-        """One turn of the window (main thread): the newest stylised frame, then the keys."""
+        """One turn of the window (main thread): the newest stylised frame, then the keys.
+        Once the window is closed, nothing is shown again (``imshow`` would reopen it)."""
+        if self._window_closed:
+            return
         item = box.take()
         with clock.busy():
             if item is not None:
@@ -339,7 +342,7 @@ class LiveSession:
             if key in QUIT_KEYS:
                 self._quit = True
         if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
-            self._quit = True
+            self._window_closed = self._quit = True
 
     def _interrupted(self, e: KeyboardInterrupt) -> None:
         """Ctrl-C, SIGTERM or SIGHUP: the normal way to end a session, not a failure. The
@@ -353,7 +356,7 @@ class LiveSession:
         pressed, ``max_frames`` are done or an interrupt ends it (``stopped_by`` in the
         summary); each to the window, ``recorder`` and ``virtual_cam``."""
         self._snapshot = False
-        self._quit = False
+        self._quit = self._window_closed = False
         self._delivered = 0
         self.stopped_by: str | None = None
         pipeline = Pipeline("live")
