@@ -8,7 +8,12 @@ the engine's ``capabilities`` and the options, whenever they change:
   stay on the device (``stylize_uint8_device``), are blended there and come back as bytes;
 - the stabiliser, any other engine: the engine's bytes, as floats, blended on the host.
 
-Luminance-only colour preservation is applied last, to the frames that leave.
+Luminance-only colour preservation is applied last, to the frames that leave; the style's
+colours (``style_colors``: the style's colour statistics) after it: one ``ColorTransfer``,
+computed from the first stylised frame after the target is set and applied to every frame
+from then on (no per-frame statistics: a video does not flicker).
+Last of all, ``runtime.black.keep_black``: letterbox bars, black and flat frames are the
+input's, and a fade to black stays a fade.
 
 The stabiliser (``runtime.temporal``) keeps its state from call to call, so batches must come
 in frame order (``convert_video`` and the live loop do that).
@@ -22,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from .color import keep_luminance
+from .black import keep_black
+from .color import ColorStats, ColorTransfer, color_stats, keep_luminance
 from .engine import Engine, to_uint8
 from .temporal import Stabilizer, make_stabilizer
 
@@ -41,10 +47,19 @@ class FrameStylizer:
         self.vector = vector
         self.alpha = alpha
         self.luminance_only = luminance_only
+        self.style_colors: ColorStats | None = None  # set_style_colors
+        self.color_transfer: ColorTransfer | None = None  # computed from the first frame after it
         self.engine_s = 0.0  # seconds spent in engine calls (on a GPU: until the work is queued)
         self.stabilizer: Stabilizer | None = None
         self.on_device = False  # True where the stabiliser blends on the engine's device
         self.set_temporal(temporal)
+
+    def set_style_colors(self, stats: ColorStats | None) -> None:
+        """Move the frames' colours to ``stats`` (the style's ``color_stats``; None: off). The
+        map is computed from the next frame stylised and kept until the target changes."""
+        if stats is not self.style_colors:
+            self.style_colors = stats
+            self.color_transfer = None
 
     def set_temporal(self, mode: str) -> None:
         if self.stabilizer is not None:
@@ -62,7 +77,11 @@ class FrameStylizer:
             out = self.stabilizer.process(frames, self._stylize_for_blend, uint8=True)
         if self.luminance_only:
             out = to_uint8(keep_luminance(out.astype(np.float32) / 255.0, frames.astype(np.float32) / 255.0))
-        return out
+        if self.style_colors is not None:
+            if self.color_transfer is None:
+                self.color_transfer = ColorTransfer(color_stats(out[0]), self.style_colors)
+            out = self.color_transfer.apply(out)
+        return keep_black(out, frames)
 
     def prefetch(self, frame: np.ndarray) -> None:
         """The next frame this will get, ahead of time (the video pipeline's decoding thread

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .black import keep_black
 from .color import keep_luminance
 from .engine import Engine
 from .errors import UserError
@@ -45,4 +46,5 @@ def stylize_still(
     else:
         out = engine.stylize(content[None], mix_styles(vectors, style_weights), alpha)[0]
     out = np.clip(out, 0.0, 1.0)
-    return keep_luminance(out, content) if luminance_only else out
+    out = keep_luminance(out, content) if luminance_only else out
+    return keep_black(out, content)  # bars, black and flat pictures stay the input's

@@ -29,10 +29,10 @@ import cv2
 import numpy as np
 
 from stylize import options
-from stylize.options import ALPHA, BACKEND, BATCH, CRF, DEVICE, MAX_PIXELS, PRESERVE_COLOR, PRESET, SIZE, TEMPORAL, check, side_for
+from stylize.options import ALPHA, BACKEND, BATCH, CRF, DEVICE, MAX_PIXELS, PRESERVE_COLOR, PRESET, SIZE, STYLE_COLORS, TEMPORAL, check, side_for
 from stylize.runtime.backends import check_graphs, graphs_family, open_engine
 from stylize.runtime.budget import check_decodable, check_pixels
-from stylize.runtime.color import match_color
+from stylize.runtime.color import ColorStats, ColorTransfer, color_stats, match_color, mix_color_stats
 from stylize.runtime.engine import Engine
 from stylize.runtime.errors import UserError
 from stylize.runtime.files import check_writable, refuse_overwriting_inputs
@@ -152,6 +152,14 @@ class Stylizer:
         options.check_style_count(styles, style_weights)
         return mix_styles(self.style_vectors(styles, colors_of=colors_of, max_pixels=max_pixels), style_weights)
 
+    def style_colors(
+        self, style: Picture | Sequence[Picture], *, style_weights: Sequence[float] | None = None, max_pixels: int = MAX_PIXELS
+    ) -> ColorStats:
+        """The styles' colour mean and covariance, pooled by ``style_weights`` (default: equal):
+        what ``style_colors=True`` moves a result's colours to."""
+        images = [self._style_image(s, max_pixels) for s in _as_list(style)]
+        return mix_color_stats([color_stats(i) for i in images], None if style_weights is None else list(style_weights))
+
     def _style_image(self, style: Picture, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         """A style image's pixels, once its size as encoded (``--style-size``) is within the budget."""
         if isinstance(style, np.ndarray):
@@ -178,12 +186,16 @@ class Stylizer:
         masks: Sequence[Picture] | None = None,
         size: str | int = SIZE,
         max_pixels: int = MAX_PIXELS,
+        style_colors: bool = STYLE_COLORS,
     ) -> Image:
         """A stylised still: ``Image`` (rgb H x W x 3 float in [0, 1], the content's alpha
-        channel where it has one). ``masks``: one per style (white: this style)."""
-        alpha, style_weights, preserve_color, size, max_pixels = _checked(
-            alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, max_pixels=max_pixels
-        )
+        channel where it has one). ``masks``: one per style (white: this style).
+        ``style_colors``: the result's colours moved to the styles' (``--style-colors``)."""
+        alpha, style_weights, preserve_color, size, max_pixels, style_colors = _checked(
+            alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, max_pixels=max_pixels,
+            style_colors=style_colors,
+        )  # fmt: skip
+        options.check_colors(preserve_color, style_colors)
         styles = _as_list(style)
         masks = None if masks is None else _as_list(masks)
         options.check_style_count(styles, style_weights, masks)
@@ -204,6 +216,8 @@ class Stylizer:
         out = stylize_still(
             engine, rgb, vectors, alpha=alpha, style_weights=style_weights, masks=fitted, luminance_only=preserve_color == "luminance"
         )
+        if style_colors:
+            out = ColorTransfer(color_stats(out), self.style_colors(style_images, style_weights=style_weights)).apply(out)
         alpha_channel = resize(picture.alpha[..., None], h, w)[..., 0] if picture.alpha is not None else None
         return Image(rgb=out, alpha=alpha_channel, source=picture.source, was_gray=picture.was_gray)
 
@@ -240,6 +254,7 @@ class Stylizer:
         decoder: str = options.DECODER,
         encoder: str = options.ENCODER,
         max_pixels: int = MAX_PIXELS,
+        style_colors: bool = STYLE_COLORS,
     ) -> VideoReport:
         """A video file, URL, image folder or glob -> a video file (audio and timing kept) or
         a folder of PNG frames (``output`` ending in '/'). See ``stylize video --help``.
@@ -250,11 +265,14 @@ class Stylizer:
         ``report.conversion.decoder``/``.encoder`` say which ran. ``max_pixels``: the memory
         budget (``--max-pixels``): a batch of frames at the output size larger than it is
         refused once the input is open, before any frame is stylised. A damaged input (frames
-        missing, corrupt ones skipped) is reported in one warning on the ``stylize`` logger."""
+        missing, corrupt ones skipped) is reported in one warning on the ``stylize`` logger.
+        ``style_colors``: the frames' colours moved to the styles' by one map, computed from the
+        first stylised frame (``--style-colors``)."""
         alpha, style_weights, preserve_color, size, temporal, batch, crf, preset, fps, decoder, encoder, max_pixels = _checked(
             alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, temporal=temporal,
             batch=batch, crf=crf, preset=preset, fps=fps, decoder=decoder, encoder=encoder, max_pixels=max_pixels,
         )  # fmt: skip
+        options.check_colors(preserve_color, check("style_colors", style_colors))
         styles = _as_list(style)
         options.check_style_count(styles, style_weights)
         check_request(source, output, batch, crf, preset, fps, decoder=decoder, encoder=encoder)  # before anything is loaded
@@ -267,6 +285,8 @@ class Stylizer:
         colors_of = _first_frame(source, fps) if preserve_color == "color" else None
         vector = self.style_vector(styles, style_weights=style_weights, colors_of=colors_of, max_pixels=max_pixels)
         process = FrameStylizer(self.engine, vector, alpha=alpha, luminance_only=preserve_color == "luminance", temporal=temporal)
+        if style_colors:
+            process.set_style_colors(self.style_colors(styles, style_weights=style_weights, max_pixels=max_pixels))
         try:
             summary = convert_video(
                 source, output, process,
@@ -294,14 +314,17 @@ class Stylizer:
         temporal: str = TEMPORAL,
         batch: int = BATCH,
         max_pixels: int = MAX_PIXELS,
+        style_colors: bool = STYLE_COLORS,
     ) -> Iterator[np.ndarray]:
         """Stylise a stream of RGB uint8 frames (H x W x 3, one size), in order: the frames
         come out as RGB uint8 at the stylised size (``size`` as for ``video``). A batch of
-        frames at that size over ``max_pixels`` is refused at the first frame."""
+        frames at that size over ``max_pixels`` is refused at the first frame. ``style_colors``:
+        as for ``video`` (one map, from the first stylised frame)."""
         alpha, style_weights, preserve_color, size, temporal, batch, max_pixels = _checked(
             alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, temporal=temporal, batch=batch,
             max_pixels=max_pixels,
         )  # fmt: skip
+        options.check_colors(preserve_color, check("style_colors", style_colors))
         options.check_style_count(_as_list(style), style_weights)
         process: FrameStylizer | None = None
         target = None
@@ -316,6 +339,8 @@ class Stylizer:
                     colors_of = frame if preserve_color == "color" else None
                     vector = self.style_vector(style, style_weights=style_weights, colors_of=colors_of, max_pixels=max_pixels)
                     process = FrameStylizer(self.engine, vector, alpha=alpha, luminance_only=preserve_color == "luminance", temporal=temporal)
+                    if style_colors:
+                        process.set_style_colors(self.style_colors(style, style_weights=style_weights, max_pixels=max_pixels))
                 pending.append(_resized(frame, target))
                 if len(pending) == batch:
                     yield from process(np.stack(pending))
@@ -343,6 +368,7 @@ class Stylizer:
         realtime: bool | None = None,
         snapshot_dir: PathLike = ".",
         max_pixels: int = MAX_PIXELS,
+        style_colors: bool = STYLE_COLORS,
     ) -> LiveReport:
         """A camera (index), stream URL or video file stylised as it comes, shown in a
         window and/or recorded, until q, the end of the source or ``frames`` frames. Ctrl-C
@@ -357,10 +383,14 @@ class Stylizer:
         memory budget: the source's frames at the size asked for (for ``auto``, the largest
         size of the ladder the source allows) must fit it, checked on the first frame before
         the model loads. A file with corrupt frames is read past them, as ``video`` does, and
-        a file that ends early or had frames skipped is reported in one warning."""
-        alpha, preserve_color, size, temporal, max_pixels = _checked(
-            alpha=alpha, preserve_color=preserve_color, size=size, temporal=temporal, max_pixels=max_pixels
-        )
+        a file that ends early or had frames skipped is reported in one warning.
+        ``style_colors``: the frames' colours moved to the shown style's (one map, computed
+        again when the style changes)."""
+        alpha, preserve_color, size, temporal, max_pixels, style_colors = _checked(
+            alpha=alpha, preserve_color=preserve_color, size=size, temporal=temporal, max_pixels=max_pixels,
+            style_colors=style_colors,
+        )  # fmt: skip
+        options.check_colors(preserve_color, style_colors)
         styles = _as_list(style)
         if not 1 <= len(styles) <= 9:
             raise UserError(f"give 1 to 9 styles (keys 1-9), got {len(styles)}")
@@ -392,7 +422,8 @@ class Stylizer:
             opts = LiveOptions(side=None, alpha=alpha, preserve_color=preserve_color, temporal=temporal, window=window,
                                max_frames=frames, snapshot_dir=Path(snapshot_dir))  # fmt: skip
             session = LiveSession(self.engine, vectors, [_name(s, f"style {i + 1}") for i, s in enumerate(styles)], opts,
-                                  recolor=lambda rgb: self.style_vectors(images, colors_of=rgb, max_pixels=max_pixels))  # fmt: skip
+                                  recolor=lambda rgb: self.style_vectors(images, colors_of=rgb, max_pixels=max_pixels),
+                                  style_colors=[color_stats(i) for i in images] if style_colors else None)  # fmt: skip
             opts.side = self._live_side(size, session, first.bgr, capture.fps)
             recorder = Recorder(record, capture.fps) if record is not None else None
             if virtual_cam:

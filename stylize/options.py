@@ -33,6 +33,7 @@ ALPHA = 1.0
 SIZE = "auto"
 TEMPORAL = "on"
 PRESERVE_COLOR: str | None = None
+STYLE_COLORS = False
 BACKEND = "auto"
 DEVICE = "auto"
 BATCH = 1
@@ -173,6 +174,13 @@ def parse_preserve_color(value: object) -> str | None:
     if value not in PRESERVE_MODES:
         raise OptionError(f"expected {' or '.join(PRESERVE_MODES)}, got {value!r}")
     return str(value)
+
+
+def parse_switch(value: object) -> bool:
+    """True or False (an API argument; on the command line the flag is given or not)."""
+    if not isinstance(value, bool):
+        raise OptionError(f"expected True or False, got {value!r}")
+    return value
 
 
 def parse_style_weights(value: object) -> list[float] | None:
@@ -317,6 +325,10 @@ OPTIONS: dict[str, Option] = {
              help="keep the content's colours: 'color' (when given alone) matches the style image's colours "
                   "to the content's before its style is encoded (video: the first frame's; live: the frame "
                   "where it was switched on); 'luminance' stylises the brightness only"),
+        _opt("--style-colors", dest="style_colors", parse=parse_switch, action="store_true", default=STYLE_COLORS,
+             help="give the result the style image's colours: its colour mean and covariance are moved to the "
+                  "style's (mixed styles: their weighted mix) after stylising (video: one map, computed from the "
+                  "first frame; live: again when the style changes); not with --preserve-color"),
         _opt("--style-size", dest="style_size", parse=parse_style_size, metavar="N",
              help="the size the style image is encoded at (default: adain a shorter side of 512, magenta 256x256, "
                   "what each was trained with)"),
@@ -399,6 +411,15 @@ def side_for(size: str | int, width: int, height: int, command: str) -> int | No
         limit = AUTO_SIDE[command]
         return None if min(width, height) <= limit else limit
     return int(size)
+
+
+def check_colors(preserve_color: str | None, style_colors: bool) -> None:
+    """The content's colours (``preserve_color``) and the style's (``style_colors``) contradict."""
+    if style_colors and preserve_color is not None:
+        raise UserError(
+            f"style colours and preserve-color {preserve_color} do not go together: "
+            "one gives the result the style's colours, the other the content's"
+        )
 
 
 def check_style_count(styles: Sequence[object], style_weights: Sequence[float] | None, masks: Sequence[object] | None = None) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..color import ColorStats
 from ..engine import Engine
 from ..errors import Terminated
 from ..frames import FrameStylizer
@@ -143,7 +144,10 @@ def _overlay(bgr: np.ndarray, lines: list[str]) -> None:
 
 class LiveSession:
     """``recolor(rgb)``: the style vectors with the styles' colours matched to an RGB uint8
-    frame (``--preserve-color color``); without it that mode is skipped."""
+    frame (``--preserve-color color``); without it that mode is skipped. ``style_colors``: one
+    colour target per style (``--style-colors``): the frames' colours are moved to the shown
+    style's, by a map computed again when the style changes (paused while the c key keeps the
+    content's colours)."""
 
     def __init__(
         self,
@@ -152,8 +156,10 @@ class LiveSession:
         style_names: list[str],
         options: LiveOptions,
         recolor: Callable[[np.ndarray], list[np.ndarray]] | None = None,
+        style_colors: list[ColorStats] | None = None,
     ) -> None:
         self.engine = engine
+        self.style_colors = style_colors
         self.plain_vectors = list(style_vectors)
         self.vectors = list(style_vectors)
         self.names = style_names
@@ -250,6 +256,7 @@ class LiveSession:
         fs = self.frames
         fs.vector, fs.alpha = self.vectors[self.style_index], self.opt.alpha
         fs.luminance_only = self.opt.preserve_color == "luminance"
+        fs.set_style_colors(self.style_colors[self.style_index] if self.style_colors is not None and self.opt.preserve_color is None else None)
         engine_before = fs.engine_s
         out = fs(rgb[None])[0]
         t2 = time.perf_counter()

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("content", nargs="+", type=Path, help="content image files, folders or quoted globs")
     p.add_argument("-o", "--output", required=True, help="output file (.png, .jpg, ...) or folder (existing, or ending in /)")
-    add_options(p, "style", "style_weights", "alpha", "preserve_color", "size", "style_size", "model", "weights", "graphs", "max_pixels")
+    add_options(p, "style", "style_weights", "alpha", "preserve_color", "style_colors", "size", "style_size", "model", "weights", "graphs", "max_pixels")
     p.add_argument("--mask", action="append", type=Path, metavar="IMAGE", help="spatial control: one mask image per --style (white: this style)")
     p.set_defaults(func=run)
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     for content, out in tqdm(items, desc="stylising", unit="image", disable=len(items) < 2 or args.quiet):
         result = s.image_file(
             content, out, args.style, alpha=args.alpha, style_weights=args.style_weights, preserve_color=args.preserve_color,
-            masks=args.mask, size=args.size, max_pixels=args.max_pixels,
+            masks=args.mask, size=args.size, max_pixels=args.max_pixels, style_colors=args.style_colors,
         )  # fmt: skip
         h, w = result.size
         print(f"{content} -> {out} ({w}x{h}, {s.family}, {s.engine.backend})")

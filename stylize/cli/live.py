@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stylize live --camera clip.mp4 --style a.jpg --no-window --frames 100 --record out.mp4",
     )  # fmt: skip
     p.add_argument("--camera", default="0", help="camera index, stream URL or video file (default 0)")
-    add_options(p, "style", "alpha", "preserve_color", "size", "style_size", "temporal", "model", "weights", "graphs", "max_pixels")
+    add_options(p, "style", "alpha", "preserve_color", "style_colors", "size", "style_size", "temporal", "model", "weights", "graphs", "max_pixels")
     out = p.add_argument_group("output")
     out.add_argument("--no-window", dest="window", action="store_false", help="run headless (no window)")
     out.add_argument("--frames", type=arg_type(integer_in(0), "frames"), default=0, metavar="N", help="stop after N frames (default: until q or the source ends)")
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         args.style, camera=args.camera, alpha=args.alpha, preserve_color=args.preserve_color, size=args.size,
         temporal=args.temporal, window=args.window, frames=args.frames, record=args.record,
         virtual_cam=args.virtual_cam, loop=args.loop, realtime=args.realtime, snapshot_dir=args.snapshot_dir,
-        max_pixels=args.max_pixels,
+        max_pixels=args.max_pixels, style_colors=args.style_colors,
     )  # fmt: skip
     print(report.describe())
     if report.error:

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("input", nargs="+", help="video file, URL, image folder or quoted glob (several: one output each)")
     p.add_argument("-o", "--output", required=True, help="output video file, or a folder (existing, or ending in /): PNG frames of one input, a video per input of several")
-    add_options(p, "style", "style_weights", "alpha", "preserve_color", "size", "style_size", "temporal", "model", "weights", "graphs", "max_pixels")
+    add_options(p, "style", "style_weights", "alpha", "preserve_color", "style_colors", "size", "style_size", "temporal", "model", "weights", "graphs", "max_pixels")
     add_options(p.add_argument_group("encoding"), "crf", "preset", "decoder", "encoder", "fps", "audio", "batch")
     p.set_defaults(func=run)
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             source, out, args.style, alpha=args.alpha, style_weights=args.style_weights,
             preserve_color=args.preserve_color, size=args.size, temporal=args.temporal, batch=args.batch, crf=args.crf,
             preset=args.preset, fps=args.fps, audio=args.audio, progress=not args.quiet, decoder=args.decoder,
-            encoder=args.encoder, max_pixels=args.max_pixels,
+            encoder=args.encoder, max_pixels=args.max_pixels, style_colors=args.style_colors,
         )  # fmt: skip
         print(report.describe())
     return 0
