@@ -115,3 +115,30 @@ def test_api_frames_take_the_styles_colours_once(magenta_store: Path, data_dir: 
     with pytest.raises(UserError, match="style_colors"):
         list(s.frames(frames, style, style_colors="yes"))
 
+
+
+@pytest.mark.parametrize("command", ["video", "live"])
+def test_video_and_live_take_the_styles_colours(command: str, magenta_store: Path, data_dir: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """End to end through `stylize video` and headless `stylize live`: every frame's colours
+    come closer to the style's than without the option."""
+    import av
+
+    clip, style = data_dir / "video" / "imageio__realshort.mp4", data_dir / "styles" / "adain__mondrian.jpg"
+    common = ["--home", magenta_store, "--quiet", command]
+    rest = ["--style", style, "--size", "48", "--temporal", "off", "--model", "magenta"]
+
+    def frames_of(out: Path, *extra: str) -> list[np.ndarray]:
+        if command == "video":
+            args = [*common, clip, *rest, *extra, "-o", out]
+        else:
+            args = [*common, "--camera", clip, "--no-window", "--frames", "6", *rest, *extra, "--record", out]
+        code, _, err = run_cli(capsys, *args)
+        assert code == 0, err
+        with av.open(str(out)) as c:
+            return [f.to_ndarray(format="rgb24").astype(np.float32) / 255 for f in c.decode(video=0)]
+
+    target = color_stats(load_image(style).rgb)
+    plain, colors = frames_of(tmp_path / "plain.mp4"), frames_of(tmp_path / "colors.mp4", "--style-colors")
+    assert len(plain) == len(colors) >= 6
+    for a, b in zip(plain, colors):
+        assert _distance(b, target) < 0.5 * _distance(a, target)
