@@ -81,11 +81,12 @@ def choose_backend(store: Store, weights: ModelWeights, device: str = "auto", gr
         return "tensorrt", "TensorRT and a CUDA GPU, graphs exported: TensorRT engines (built on first use, kept in the store)"
     has_torch = importlib.util.find_spec("torch") is not None
     if has_torch and device != "cpu":
-        import torch
+        from .torch_backend import cuda_device_name
 
-        if torch.cuda.is_available():
+        gpu = cuda_device_name()
+        if gpu is not None:
             hint = f" (`stylize export --model {weights.family} --fp16` lets TensorRT run)" if no_tensorrt is None else ""
-            return "torch", f"CUDA GPU ({torch.cuda.get_device_name(0)}): compiled torch FP16 is the fastest engine there{hint}"
+            return "torch", f"CUDA GPU ({gpu}): compiled torch FP16 is the fastest engine there{hint}"
     if exported["fp32"]:
         return "onnxruntime", "exported ONNX graphs found: ONNX Runtime is faster than PyTorch on the CPU"
     if has_torch:

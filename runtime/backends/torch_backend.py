@@ -25,6 +25,14 @@ log = logging.getLogger(__name__)
 COMPILE_MODES = ("aoti", "inductor")
 
 
+def cuda_device_name() -> str | None:
+    """The first CUDA GPU PyTorch sees, or None (``--backend auto`` asks; torch is imported
+    here, in the torch backend, and nowhere else in the runtime)."""
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
 class _GraphedShape:
     """A captured CUDA graph for one (batch, height, width) with its static buffers."""
 

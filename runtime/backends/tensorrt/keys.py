@@ -125,26 +125,15 @@ class GpuInfo:
 
 
 def gpu_info(device: int = 0) -> GpuInfo:
-    """Name and compute capability of CUDA device ``device``; UserError when there is none."""
-    try:
-        cudart = cudart_or_error()
-    except UserError:
-        cudart = None
-    if cudart is not None:
-        err, count = cudart.cudaGetDeviceCount()
-        if int(err) != 0 or count <= device:
-            raise UserError("no CUDA GPU found (cudaGetDeviceCount: none usable); TensorRT engines need an NVIDIA GPU")
-        err, props = cudart.cudaGetDeviceProperties(device)
-        name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
-        return GpuInfo(name.strip("\x00 "), f"{props.major}.{props.minor}")
-    try:
-        import torch
-    except ImportError:
-        raise UserError("cannot query the GPU: install cuda-python (pip install 'stylize[gpu]')") from None
-    if not torch.cuda.is_available() or torch.cuda.device_count() <= device:
-        raise UserError("no CUDA GPU found; TensorRT engines need an NVIDIA GPU")
-    major, minor = torch.cuda.get_device_capability(device)
-    return GpuInfo(torch.cuda.get_device_name(device), f"{major}.{minor}")
+    """Name and compute capability of CUDA device ``device``, from cuda-python (which the
+    TensorRT runner needs anyway); UserError when there is none."""
+    cudart = cudart_or_error()
+    err, count = cudart.cudaGetDeviceCount()
+    if int(err) != 0 or count <= device:
+        raise UserError("no CUDA GPU found (cudaGetDeviceCount: none usable); TensorRT engines need an NVIDIA GPU")
+    err, props = cudart.cudaGetDeviceProperties(device)
+    name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
+    return GpuInfo(name.strip("\x00 "), f"{props.major}.{props.minor}")
 
 
 def tensorrt_unavailable(device: str = "auto") -> str | None:
