@@ -150,8 +150,7 @@ def test_build_engine_without_gpu_is_one_line_error(tmp_path: Path, capsys, monk
     def no_gpu(device: int = 0) -> GpuInfo:
         raise UserError("no CUDA GPU found; TensorRT engines need an NVIDIA GPU")
 
-    if _tensorrt_importable() and _gpu_present():
-        monkeypatch.setattr(tensorrt_build, "gpu_info", no_gpu)
+    monkeypatch.setattr(tensorrt_build, "gpu_info", no_gpu)  # whatever this machine has
     rc = main(["--home", str(tmp_path), "build-engine", "--model", "adain", "--shapes", "360x640:720x1280:1080x1920"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.count("\n") == 0 and "no CUDA GPU" in err
