@@ -283,10 +283,7 @@ class Stylizer:
 
         check_budget(source, output, frame_side, batch, max_pixels, fps)  # before the model loads
         colors_of = _first_frame(source, fps) if preserve_color == "color" else None
-        vector = self.style_vector(styles, style_weights=style_weights, colors_of=colors_of, max_pixels=max_pixels)
-        process = FrameStylizer(self.engine, vector, alpha=alpha, luminance_only=preserve_color == "luminance", temporal=temporal)
-        if style_colors:
-            process.set_style_colors(self.style_colors(styles, style_weights=style_weights, max_pixels=max_pixels))
+        process = self._frame_stylizer(styles, style_weights, alpha, preserve_color, temporal, style_colors, colors_of, max_pixels)
         try:
             summary = convert_video(
                 source, output, process,
@@ -337,10 +334,7 @@ class Stylizer:
                     target = scaled(w, h, side_for(size, w, h, "video"))
                     check_pixels(*target, max_pixels, "stylising frames", frames=batch, hint="a smaller size or batch")
                     colors_of = frame if preserve_color == "color" else None
-                    vector = self.style_vector(style, style_weights=style_weights, colors_of=colors_of, max_pixels=max_pixels)
-                    process = FrameStylizer(self.engine, vector, alpha=alpha, luminance_only=preserve_color == "luminance", temporal=temporal)
-                    if style_colors:
-                        process.set_style_colors(self.style_colors(style, style_weights=style_weights, max_pixels=max_pixels))
+                    process = self._frame_stylizer(style, style_weights, alpha, preserve_color, temporal, style_colors, colors_of, max_pixels)
                 pending.append(_resized(frame, target))
                 if len(pending) == batch:
                     yield from process(np.stack(pending))
@@ -350,6 +344,25 @@ class Stylizer:
         finally:
             if process is not None:
                 process.close()
+
+    def _frame_stylizer(
+        self,
+        styles: Picture | Sequence[Picture],
+        style_weights: Sequence[float] | None,
+        alpha: float,
+        preserve_color: str | None,
+        temporal: str,
+        style_colors: bool,
+        colors_of: np.ndarray | None,
+        max_pixels: int,
+    ) -> FrameStylizer:
+        """The per-batch function of ``video`` and ``frames``: the mixed style vector (colours
+        of ``colors_of`` where given), the stabiliser, and the styles' colours where asked."""
+        vector = self.style_vector(styles, style_weights=style_weights, colors_of=colors_of, max_pixels=max_pixels)
+        process = FrameStylizer(self.engine, vector, alpha=alpha, luminance_only=preserve_color == "luminance", temporal=temporal)
+        if style_colors:
+            process.set_style_colors(self.style_colors(styles, style_weights=style_weights, max_pixels=max_pixels))
+        return process
 
     def live(
         self,
