@@ -91,12 +91,14 @@ class ColorTransfer:
         root_s, inv_root_s = _sqrtm(cov_s), _sqrtm(cov_s, inverse=True)
         self.matrix = inv_root_s @ _sqrtm(root_s @ cov_t @ root_s) @ inv_root_s
         self.offset = mu_t - self.matrix @ mu_s
+        self._matrix_t32 = self.matrix.T.astype(np.float32)  # what ``apply`` multiplies by, every frame
+        self._offset32 = self.offset.astype(np.float32)
 
     def apply(self, rgb: np.ndarray) -> np.ndarray:
         """``rgb`` (... x 3, float in [0, 1] or uint8) mapped; the same dtype back, clipped."""
         if rgb.dtype == np.uint8:
             x = rgb.astype(np.float32) * np.float32(1.0 / 255.0)
-            out = x @ self.matrix.T.astype(np.float32) + self.offset.astype(np.float32)
+            out = x @ self._matrix_t32 + self._offset32
             return np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
-        out = rgb.astype(np.float32) @ self.matrix.T.astype(np.float32) + self.offset.astype(np.float32)
+        out = rgb.astype(np.float32) @ self._matrix_t32 + self._offset32
         return np.clip(out, 0.0, 1.0).astype(np.float32)
