@@ -17,10 +17,14 @@ MAGENTA_TRANSFORMER_MACS_PER_PIXEL = 12_528
 # Magenta's style predictor (MobileNetV2 + bottleneck) per 256x256 image; it runs once per
 # style, and per frame only when alpha < 1 (the frame's own style vector).
 MAGENTA_PREDICTOR_MACS_PER_IMAGE = 391_304_192
+# A johnson network (Johnson et al. 2016) of the default width (32/64/128 channels, 5 residual
+# blocks; ``training.johnson.net.macs_per_pixel`` gives other widths).
+JOHNSON_MACS_PER_PIXEL = 153_792
 
 MACS_PER_PIXEL = {
     "adain": ADAIN_ENCODER_MACS_PER_PIXEL + ADAIN_DECODER_MACS_PER_PIXEL,
     "magenta": MAGENTA_TRANSFORMER_MACS_PER_PIXEL,
+    "johnson": JOHNSON_MACS_PER_PIXEL,
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stylize.benchmarks.temporal_eval import table as temporal_table
+from stylize.benchmarks.temporal_hard import table as hard_table
 from stylize.export.measure import tables as export_tables
 
 HERE = Path(__file__).resolve().parent
@@ -35,8 +36,13 @@ python -m stylize.benchmarks.realtime               # the CPU half of real time:
 python -m stylize.benchmarks.soak                   # 10,000 frames through video and live, resident memory sampled
 python -m stylize.benchmarks.still --size 512       # one still, torch engine, median of 5
 python -m stylize.benchmarks.temporal_eval          # flicker (warping error) with and without stabilisation
+python -m stylize.benchmarks.temporal_hard          # the same on hard footage: grain, flicker, fades, pans, old film...
+python -m stylize.benchmarks.hard_footage --out DIR # write that footage (one mp4 per category) to look at or convert
 python -m stylize.benchmarks.temporal_device        # the stabiliser's cost beside a fast engine, GPU blend vs OpenCV
+python -m stylize.benchmarks.tiles                  # ultra-resolution stills in tiles: 8K memory, seams, tiled vs whole
 python -m stylize.export.measure --json FILE        # exported graphs: sizes, node counts, CPU latency
+python -m stylize.benchmarks.cluster                # a long clip on a local Ray: 2 workers against 1, against one machine
+python -m stylize.benchmarks.johnson                # per-style networks: distilled from Magenta (30 min), speed, FP16
 stylize flicker IN.mp4 STYLISED.mp4                 # the warping error of one stylised video
 ```
 
@@ -224,6 +230,61 @@ def temporal_section(path: Path) -> str:
     return "\n".join(lines)
 
 
+def cluster_section(path: Path) -> str:
+    """One ``stylize-cluster/1`` file (``benchmarks.cluster``)."""
+    r = _load(path)
+    m, clip, seg = r["machine"], r["clip"], r["segments"]
+    lines = [
+        f"### {m['cpu']}, {m['cores']} cores: `{path.relative_to(HERE)}`",
+        "",
+        f"`{r['command']}`, {r['created']}: {clip['source']} looped to {clip['frames']} frames at {clip['size'][0]}x{clip['size'][1]}, "
+        f"{clip['fps']:g} fps, a keyframe every {clip['keyint']}, {clip['audio']}; Magenta, torch on the CPU, crf 0 (lossless, so "
+        f"decoded frames are the stylised ones); {seg['count']} segments of {seg['seconds']:g} s, {seg['warmup_frames']} frames of "
+        "warm-up before each but the first. Seconds from the call to the written output (Ray's own start not counted, the "
+        "workers' start counted); a local Ray with one CPU per worker.",
+        "",
+        "| run | workers | seconds | fps |",
+        "|---|---|---|---|",
+    ]
+    for name, run in r["runs"].items():
+        lines.append(f"| {name} | {run.get('workers', '-')} | {run['seconds']:.1f} | {run['fps']:.1f} |")
+    ray_on, single_on = r["border"]["ray2_on"], r["border"]["single_on"]
+    timing = r["same_timing"]
+    lines += [
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| speedup, 2 workers against 1 | {r['speedup']:.2f}x | about 1.8x |",
+        f"| warping error across segment borders / inside segments ({ray_on['border_pairs']} border pairs) | {ray_on['ratio']:.3f} "
+        f"(one machine, the same pairs: {single_on['ratio']:.3f}) | at most 1.1 |",
+        f"| PSNR, stabiliser on, against one machine | {r['psnr_on']['all_db']:.1f} dB (worst frame {r['psnr_on']['worst_frame_db']:.1f} dB) | at least 40 dB |",
+        f"| frames identical with the stabiliser off | {'yes' if r['identical_off'] else 'no'} | yes |",
+        f"| frame count, timestamps, audio packets identical | {'yes' if timing['frames'] else 'no'}, {'yes' if timing['timestamps'] else 'no'}, "
+        f"{'yes' if timing['audio'] else 'no'} | yes |",
+    ]
+    return "\n".join(lines)
+
+
+def hard_section(path: Path) -> str:
+    """One ``stylize-temporal-hard/1`` file (``benchmarks.temporal_hard``)."""
+    r = _load(path)
+    m, t = r["machine"], r["targets"]
+    return "\n".join([
+        f"### `{path.relative_to(HERE)}`",
+        "",
+        f"`{r['command']}`: {m['cpu']}, {m['cores']} cores, {r['threads']} thread(s), {r['family']} (real weights), style "
+        f"{r['style']}, seed {r['seed']}; {r['created']}; load average {' to '.join(map(str, r.get('load_average', [])))}. Each category of `benchmarks.hard_footage` through the frame path "
+        "with `--temporal off`, `on` and `strong`, taking turns frame by frame. Warping error as a ratio to `off` under the "
+        "DIS metric flow and under Farneback \"(F)\"; texture: the energy of the output's second differences against "
+        "`off`'s, the lower of x and y (a smear along the motion loses one); cost: 1 - fps / fps of `off`. `on` is held "
+        f"to on/off <= {t['error_ratio']} under both flows, texture >= {t['texture']} and cost <= {t['cost']:.0%}; the analysis "
+        "runs in a thread beside the engine, so the cost grows when other work leaves it no free core (a load average "
+        "near or above the core count).",
+        "",
+        hard_table(r),
+    ])  # fmt: skip
+
+
 def export_section(path: Path) -> str:
     r = _load(path)
     libs = ", ".join(f"{k} {v}" for k, v in r.get("libraries", {}).items() if v)
@@ -235,6 +296,95 @@ def export_section(path: Path) -> str:
         "",
         export_tables(r["frames"], r["families"]),
     ])  # fmt: skip
+
+
+def johnson_section(path: Path) -> str:
+    """One ``stylize-johnson/1`` file (``benchmarks.johnson``)."""
+    r = _load(path)
+    m = r["machine"]
+    t = r["targets"]
+    lines = [
+        f"### {m['cpu']}, {m['cores']} cores: `{path.relative_to(HERE)}`",
+        "",
+        f"`{r['command']}`, {r['created']}: style {r['style']}; {r['train_images']} training photos, PSNR against Magenta's "
+        f"pictures on the {len(r['held_back'])} held back ({', '.join(r['held_back'])}) at a shorter side of {r['eval_size']}; "
+        f"recipe {', '.join(f'{k} {v}' for k, v in r['recipe'].items())}.",
+    ]
+    if r.get("distil"):
+        lines += ["", "| network | width | MACs/pixel | minutes trained | iterations | PSNR vs Magenta, dB (each eval) | target |", "|---|---|---|---|---|---|---|"]
+        for d in r["distil"]:
+            path_ = " ".join(f"{e['psnr_db']:.1f}" for e in d["trajectory"])
+            last = d["trajectory"][-1]
+            lines.append(f"| {d['model']} | {d['width']} | {d['macs_per_pixel']:,} | {last['minutes']:.1f} | {last['iteration']} | "
+                         f"{d['psnr_db']:.2f} ({path_}) | {t['psnr_db']:g} dB in 30 min |")  # fmt: skip
+    if r.get("grid"):
+        lines += ["", f"![content, Magenta, the default-width network on held-back photos]({r['grid']})"]
+    if r.get("speed"):
+        s = r["speed"]
+        lines += ["", f"One {s['size'][0]}x{s['size'][1]} frame, uint8 in and out, {s['threads']} thread(s), median of {s['repeats']} taking turns:", ""]
+        lines += ["| model | backend | median ms | speed vs Magenta | target |", "|---|---|---|---|---|"]
+        goal = {"default": f"{t['speedup_default']:g}x", "half": f"{t['speedup_half']:g}x"}
+        for row in s["rows"]:
+            model = row["model"] + (f" (width {row['width']})" if row.get("width") else "")
+            lines.append(f"| {model} | {row['backend']} | {row['median_ms']:.0f} | {row['speedup_vs_magenta']:.2f}x | {goal.get(row['model'], '')} |")
+    if r.get("fp16"):
+        lines += ["", "The FP16 graphs against the FP32 graphs, ONNX Runtime on the CPU: FP16 tensors and weights, but FP32 arithmetic "
+                  "where it has no FP16 kernel, so a GPU's FP16 arithmetic may differ more (the tests compare FP16 arithmetic in "
+                  "PyTorch on random networks).", ""]
+        lines += ["| network | weights | FP16 vs FP32, dB, lowest photo | target |", "|---|---|---|---|"]
+        for row in r["fp16"]:
+            lines.append(f"| {row['model']} (width {row['width']}) | {row['weights']} | {row['psnr_db']:.1f} | {t['fp16_psnr_db']:g} dB |")
+    return "\n".join(lines)
+
+
+def tiles_section(path: Path) -> str:
+    """One ``stylize-tiles/1`` file (``benchmarks.tiles``)."""
+    r = _load(path)
+    m, t = r["machine"], r["targets"]
+    lines = [
+        f"### {m['cpu']}, {m['cores']} cores: `{path.relative_to(HERE)}`",
+        "",
+        f"`{r['command'].strip()}`, {r['created']}: content {r['content']}, style {r['style']}.",
+    ]
+    k = r.get("eight_k")
+    if k:
+        s = k["seams"]
+        lines += [
+            "",
+            f"8K ({k['size'][0]}x{k['size'][1]}, Magenta, torch CPU) by `{k['command']}`, in a process of its own: tiles of "
+            f"{k['tile']} overlapping by at least {k['overlap']}, {k['grid'][0]} x {k['grid'][1]} = {k['tiles']}; peak resident memory "
+            f"**{k['peak_rss_gb']:.2f} GB** (target at most {t['peak_rss_gb']:g} GB), {k['wall_s']:.0f} s.",
+            "",
+            "Seams in it: the mean gradient across the lines where tiles start and end and where neighbours' cross-fade "
+            "begins, is half and half and ends, over that "
+            "across the lines one tile alone covers (of the same phase on the network's grid): columns "
+            f"{s['columns']['ratio']:.3f}, rows {s['rows']['ratio']:.3f}, **pooled {s['ratio']:.3f}** (target within "
+            f"{t['seam_ratio_within']:.0%} of 1); the worst single seam line {s['columns']['worst_line_ratio']:.2f} (columns), "
+            f"{s['rows']['worst_line_ratio']:.2f} (rows), where single interior lines differ from their mean by up to "
+            f"{s['columns']['interior_line_spread_p95']:.0%} / {s['rows']['interior_line_spread_p95']:.0%} (95th percentile).",
+        ]
+    if r.get("compare"):
+        lines += [
+            "",
+            f"Tiled against whole, each by `stylize image` in a process of its own (PSNR of the 8-bit results, peak 255; target at least {t['psnr_db']:g} dB). "
+            "Shared: the whole picture's statistics; reduced: tiles chosen by `--tile auto` above a budget of a quarter of "
+            "the picture, statistics from a copy reduced to it; own: each tile with its own statistics. Seams: the mean "
+            "gradient across the seam lines of the tiled result over that of the whole picture at the same lines, and over "
+            "the tiled result's interior lines.",
+            "",
+            "| family | backend | size | tiles | PSNR shared dB | PSNR reduced dB | PSNR own dB | seams vs whole | seams vs interior (whole: same lines) | process s whole / tiled |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for c in r["compare"]:
+            own = f"{c['psnr_own_stats_db']:.1f}" if "psnr_own_stats_db" in c else "-"
+            lines.append(
+                f"| {c['family']} | {c['backend']} | {c['size'][0]}x{c['size'][1]} | {c['tiles']} of {c['tile']} | {c['psnr_shared_db']:.1f} "
+                f"| {c['psnr_reduced_stats_db']:.1f} ({c['auto_tiles']} of {c['auto_tile']}) | {own} | {c['seam_gradient_vs_whole']:.3f} "
+                f"| {c['seams_shared']['ratio']:.3f} ({c['seams_whole_same_lines']['ratio']:.3f}) | {c['process_seconds']['whole']:.0f} / {c['process_seconds']['shared']:.0f} |"
+            )
+    if r.get("pictures"):
+        lines += [""] + [f"- [`{name}`]({path.parent.name}/{name}): {what}" for name, what in r["pictures"].items()]
+    return "\n".join(lines)
 
 
 def render(results: Path = RESULTS) -> str:
@@ -261,10 +411,26 @@ def render(results: Path = RESULTS) -> str:
     if temporal:
         parts.append("## Temporal stabilisation\n")
         parts += [temporal_section(p) + "\n" for p in temporal]
+    cluster = sorted(p for p in results.glob("*/cluster.json") if _load(p).get("schema") == "stylize-cluster/1")
+    if cluster:
+        parts.append("## Converting on a Ray cluster\n")
+        parts += [cluster_section(p) + "\n" for p in cluster]
+    tiles = sorted(p for p in results.glob("*/tiles.json") if _load(p).get("schema") == "stylize-tiles/1")
+    if tiles:
+        parts.append("## Tiled stills\n")
+        parts += [tiles_section(p) + "\n" for p in tiles]
+    hard = sorted(p for p in results.rglob("*.json") if _load(p).get("schema") == "stylize-temporal-hard/1")
+    if hard:
+        parts.append("## Temporal stabilisation on hard footage\n")
+        parts += [hard_section(p) + "\n" for p in hard]
     exports = sorted(p for p in results.rglob("export*.json") if "families" in _load(p))
     if exports:
         parts.append("## Exported graphs\n")
         parts += [export_section(p) + "\n" for p in exports]
+    johnson = sorted(p for p in results.glob("*/*.json") if _load(p).get("schema") == "stylize-johnson/1")
+    if johnson:
+        parts.append("## Per-style networks (johnson)\n")
+        parts += [johnson_section(p) + "\n" for p in johnson]
     parts.append(SCHEMA)
     return "\n".join(parts)
 

@@ -60,9 +60,10 @@ class Plan:
 def quick_plan() -> Plan:
     cases = [Case("adain", b, 256, 256, repeats=3) for b in ("torch", "onnxruntime")]
     cases += [Case("magenta", b, h, w) for b in ("torch", "onnxruntime") for h, w in ((384, 384), (720, 1280))]
+    cases += [Case("johnson", b, 384, 384, repeats=3) for b in ("torch", "onnxruntime")]
     return Plan(
         cases=cases,
-        reference=[("adain", 256, 256), ("magenta", 384, 384)],
+        reference=[("adain", 256, 256), ("magenta", 384, 384), ("johnson", 384, 384)],
         live=("magenta", "onnxruntime", "imageio__realshort.mp4", 240, 20),
         video=("magenta", "onnxruntime", "imageio__realshort.mp4", 240),
     )
@@ -72,9 +73,10 @@ def full_cpu_plan() -> Plan:
     sizes = ((256, 256), (512, 512), (360, 640), (720, 1280))
     cases = [Case("adain", b, h, w, repeats=5) for b in ("torch", "onnxruntime") for h, w in sizes[:3]]
     cases += [Case("magenta", b, h, w, batch=n) for b in ("torch", "onnxruntime") for h, w in sizes for n in (1, 4)]
+    cases += [Case("johnson", b, h, w) for b in ("torch", "onnxruntime") for h, w in sizes[:3]]
     return Plan(
         cases=cases,
-        reference=[("adain", 512, 512), ("magenta", 384, 384), ("magenta", 720, 1280)],
+        reference=[("adain", 512, 512), ("magenta", 384, 384), ("magenta", 720, 1280), ("johnson", 512, 512)],
         live=("magenta", "onnxruntime", "adain__cutBunny.mp4", 360, 60),
         video=("magenta", "onnxruntime", "adain__cutBunny.mp4", 360),
     )
@@ -190,7 +192,7 @@ def backend_plan(backend: str, quick: bool = False) -> Plan:
     there and with the live pipeline and video conversion on TensorRT."""
     if backend.startswith("tensorrt"):
         sizes = ((720, 1280),) if quick else ((512, 512), (720, 1280), (1080, 1920))
-        families = ("adain", "magenta")
+        families = ("adain", "magenta", "johnson")
         return Plan(
             device="cuda",
             cases=[Case(f, backend, h, w, repeats=20) for f in families for h, w in sizes],

@@ -93,7 +93,11 @@ def run_clip(engine, vector: np.ndarray, frames: list[np.ndarray], alpha: float 
     from stylize.runtime.frames import FrameStylizer
 
     procs = {m: FrameStylizer(engine, vector, alpha=alpha, luminance_only=False, temporal=m) for m in MODES}
-    FrameStylizer(engine, vector, alpha=alpha, luminance_only=False, temporal="off")(frames[0][None])  # warm-up (allocations, oneDNN)
+    for m in MODES:  # warm-up (allocations, oneDNN, OpenCV's first calls), each mode with a processor of its own
+        warm = FrameStylizer(engine, vector, alpha=alpha, luminance_only=False, temporal=m)
+        for f in frames[:2]:
+            warm(f[None])
+        warm.close()
     outs: dict[str, list[np.ndarray]] = {m: [] for m in MODES}
     wall = dict.fromkeys(MODES, 0.0)
     eng = dict.fromkeys(MODES, 0.0)

@@ -28,6 +28,9 @@ def _random_store(family: str, root: Path) -> Store:
 
         vgg, decoder = random_adain_modules(0)
         states = {"vgg": vgg.state_dict(), "decoder": decoder.state_dict()}
+    elif family == "johnson":  # the default width
+        torch.manual_seed(0)
+        states = {"transformer": build_stylizer(family).net.state_dict()}
     else:
         torch.manual_seed(0)
         net = build_stylizer(family)

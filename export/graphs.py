@@ -11,6 +11,13 @@ here fix what the exported graphs take and give, whatever the family:
   [N,3,H,W], cropped to the input size by the module itself. The uint8 NHWC frame I/O of
   the shipped graphs is added afterwards in ONNX (``onnx_passes.wrap_frames_uint8_nhwc``),
   so that the float core stays comparable with PyTorch.
+- ``NormStatsGraph`` (tiled stills, ``runtime.tiles``): ``content`` float32 [1,3,H,W] (a
+  whole picture, reduced), ``style_vector`` [1, ...], ``alpha`` [1] -> ``stats`` float32
+  [1, S], the family's ``norm_stats`` (AdaIN S = 1024, Magenta 794; AdaIN's do not depend on
+  the style: its graph takes ``style_vector`` and ``alpha`` and leaves them unused).
+- ``TiledStylizerGraph``: ``frames`` float32 [N,3,H,W] (tiles), ``style_vector``, ``alpha``,
+  ``stats`` [1, S] -> ``stylized`` float32 [N,3,H,W], normalised with ``stats``. Float frames
+  both ways: the tiles are blended before anything is rounded.
 
 FP16 policy (``fp16_policy``): the module is converted with ``.half()`` and run under a
 torch function mode that
@@ -115,12 +122,50 @@ class StylizerGraph(nn.Module):
             return self.stylizer(frames.to(self.dtype), style_vector, alpha.reshape(())).float()
 
 
-def graph_modules(stylizer: nn.Module, precision: str) -> tuple[StyleEncoderGraph, StylizerGraph]:
-    """Both graphs of ``stylizer`` in ``precision`` ("fp32" or "fp16"), on a copy of it, in eval mode."""
+class NormStatsGraph(nn.Module):
+    """(content float32 [1,3,H,W], style_vector float32 [1,...], alpha float32 [1]) -> stats float32 [1,S]."""
+
+    def __init__(self, stylizer: nn.Module, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.stylizer = stylizer
+        self.dtype = dtype
+
+    def forward(self, content: torch.Tensor, style_vector: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        with fp16_policy(self.dtype):
+            return self.stylizer.norm_stats(content.to(self.dtype), style_vector, alpha.reshape(())).float()
+
+
+class TiledStylizerGraph(nn.Module):
+    """(frames float32 [N,3,H,W], style_vector [1,...], alpha [1], stats float32 [1,S]) -> float32 [N,3,H,W]."""
+
+    def __init__(self, stylizer: nn.Module, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.stylizer = stylizer
+        self.dtype = dtype
+
+    def forward(self, frames: torch.Tensor, style_vector: torch.Tensor, alpha: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
+        with fp16_policy(self.dtype):
+            return self.stylizer(frames.to(self.dtype), style_vector, alpha.reshape(()), stats=stats).float()
+
+
+def _graph_copy(stylizer: nn.Module, precision: str) -> tuple[nn.Module, torch.dtype]:
+    """A copy of ``stylizer`` in ``precision`` ("fp32" or "fp16"), in eval mode, without gradients."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     dtype = PRECISIONS[precision]
     module = copy.deepcopy(stylizer).cpu().eval().to(dtype)
     for p in module.parameters():
         p.requires_grad_(False)
+    return module, dtype
+
+
+def graph_modules(stylizer: nn.Module, precision: str) -> tuple[StyleEncoderGraph, StylizerGraph]:
+    """Both graphs of ``stylizer`` in ``precision`` ("fp32" or "fp16"), on a copy of it, in eval mode."""
+    module, dtype = _graph_copy(stylizer, precision)
     return StyleEncoderGraph(module, dtype).eval(), StylizerGraph(module, dtype).eval()
+
+
+def tile_graph_modules(stylizer: nn.Module, precision: str) -> tuple[NormStatsGraph, TiledStylizerGraph]:
+    """The two graphs of tiled stills, as ``graph_modules``."""
+    module, dtype = _graph_copy(stylizer, precision)
+    return NormStatsGraph(module, dtype).eval(), TiledStylizerGraph(module, dtype).eval()

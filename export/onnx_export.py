@@ -1,4 +1,5 @@
-"""Export a model family's two graphs to ONNX: ``style_encoder.onnx`` and ``stylizer.onnx``.
+"""Export a model family's graphs to ONNX: ``style_encoder.onnx`` and ``stylizer.onnx``, and
+for tiled stills ``norm_stats.onnx`` and ``stylize_tiled.onnx`` (``export.graphs``).
 
     graphs = export_graphs(stylizer_module, "adain", precision="fp16", weights=WeightsIdentity.random("adain"))
     paths = save_graphs(graphs, folder)
@@ -27,7 +28,8 @@ import torch
 from torch import nn
 
 from stylize.export import checks, onnx_passes
-from stylize.export.graphs import graph_modules
+from stylize.export.graphs import graph_modules, tile_graph_modules
+from stylize.runtime.backends import TILE_GRAPHS
 from stylize.runtime.errors import UserError
 from stylize.runtime.files import atomic_output
 from stylize.runtime.models import FAMILIES, ModelWeights
@@ -76,7 +78,7 @@ class ExportedGraphs:
     family: str
     precision: str
     frames: str
-    models: dict[str, onnx.ModelProto]  # "style_encoder", "stylizer"
+    models: dict[str, onnx.ModelProto]  # "style_encoder", "stylizer", "norm_stats", "stylize_tiled"
 
 
 @contextlib.contextmanager
@@ -131,7 +133,7 @@ def _exporter_version() -> str:
     return f"torch {torch.__version__} (torch.onnx dynamo), onnxscript {onnxscript.__version__}, onnx {onnx.__version__}, stylize {ours}"
 
 
-def _metadata(graph: str, weights: WeightsIdentity, precision: str, frames: str) -> dict[str, str]:
+def _metadata(graph: str, weights: WeightsIdentity, precision: str, frames: str, stats_size: int = 0) -> dict[str, str]:
     vec = ",".join(["N", *(str(d) for d in FAMILIES[weights.family].style_vector_shape)])
     common = {
         "family": weights.family,
@@ -145,6 +147,29 @@ def _metadata(graph: str, weights: WeightsIdentity, precision: str, frames: str)
         "opset": str(OPSET),
         "exporter": _exporter_version(),
     }
+    if graph in TILE_GRAPHS:
+        stats = {"stats_size": str(stats_size)}
+        if graph == "norm_stats":
+            io = {
+                "input_layout": "NCHW",
+                "input_dtype": "float32",
+                "value_range": "0..1",
+                "output_layout": "normalisation statistics",
+                "output_dtype": "float32",
+                "output_value_range": "unbounded",
+                "shape_rule": f"content batch 1, H, W >= {MIN_SIDE} (the whole picture, reduced); stats [1, {stats_size}]",
+            }
+        else:
+            io = {
+                "input_layout": "NCHW",
+                "input_dtype": "float32",
+                "value_range": "0..1",
+                "output_layout": "NCHW",
+                "output_dtype": "float32",
+                "output_value_range": "0..1 nominal, not clipped",
+                "shape_rule": f"output N x H x W = input N x H x W (tiles); style_vector batch 1; stats [1, {stats_size}] from norm_stats",
+            }
+        return {**common, **io, **stats}
     if graph == "style_encoder":
         io = {
             "input_layout": "NCHW",
@@ -187,7 +212,8 @@ def export_graphs(
     frames: str = DEFAULT_FRAMES,
     check: bool = True,
 ) -> ExportedGraphs:
-    """Both graphs of ``stylizer`` (a family's module, ``training.models.build_stylizer``)."""
+    """The graphs of ``stylizer`` (a family's module, ``training.models.build_stylizer``):
+    both of every frame path, and the two of tiled stills (``TILE_GRAPHS``)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}")
     if frames not in FRAME_FORMATS:
@@ -208,15 +234,31 @@ def export_graphs(
             {"frames": nchw},
         ),
     }
+    stats_size = 0
+    if FAMILIES[family].tile_multiple is not None:  # a family whose modules have norm_stats
+        norm_graph, tiled_graph = tile_graph_modules(stylizer, precision)
+        example_vec, example_alpha = torch.rand(*vec_shape), torch.tensor([0.75])
+        with torch.no_grad():
+            stats_size = int(norm_graph(torch.rand(1, 3, h, w), example_vec, example_alpha).shape[1])
+        models["norm_stats"] = _torch_export(
+            norm_graph, (torch.rand(1, 3, h, w), example_vec, example_alpha), ["content", "style_vector", "alpha"], "stats", {"content": nchw}
+        )
+        models["stylize_tiled"] = _torch_export(
+            tiled_graph,
+            (torch.rand(b, 3, h, w), example_vec, example_alpha, torch.rand(1, stats_size) + 0.5),
+            ["frames", "style_vector", "alpha", "stats"],
+            "stylized",
+            {"frames": nchw},
+        )
     for name, model in models.items():
         onnx_passes.resize_scales_to_sizes(model)
-        if name == "stylizer":  # the exporter writes the crop as Min(height, 8*((height-1)//8)+8)
+        if name in ("stylizer", "stylize_tiled"):  # the exporter writes the crop as Min(height, 8*((height-1)//8)+8)
             onnx_passes.set_dims(model, "stylized", ["batch", 3, "height", "width"])
         if name == "stylizer" and frames == "uint8-nhwc":
             model = onnx_passes.wrap_frames_uint8_nhwc(model)
         model.producer_name = "stylize"
         model.doc_string = f"stylize {family} {name} ({precision}, {weights.model_id})"
-        onnx_passes.set_metadata(model, _metadata(name, weights, precision, frames if name == "stylizer" else "float-nchw"))
+        onnx_passes.set_metadata(model, _metadata(name, weights, precision, frames if name == "stylizer" else "float-nchw", stats_size))
         if check:
             problems = checks.check_graph(model)
             if problems:
@@ -226,7 +268,7 @@ def export_graphs(
 
 
 def save_graphs(graphs: ExportedGraphs, folder: str | Path) -> dict[str, Path]:
-    """Write ``style_encoder.onnx`` and ``stylizer.onnx`` into ``folder`` (atomically), each
+    """Write every graph (``GRAPH.onnx``) into ``folder`` (atomically), each
     with its digest beside it (``GRAPH.onnx.sha256``), which the engines compare before they
     load a graph."""
     folder = make_folder(folder)
@@ -245,7 +287,7 @@ def save_graphs(graphs: ExportedGraphs, folder: str | Path) -> dict[str, Path]:
 
 
 def export_from_store(store: Store, weights: ModelWeights, folder: Path, *, precision: str, frames: str = DEFAULT_FRAMES) -> dict[str, Path]:
-    """Load the store's weights, export both graphs, write them into ``folder``."""
+    """Load the store's weights, export the graphs, write them into ``folder``."""
     from stylize.training.models import load_stylizer
 
     module = load_stylizer(store, weights)

@@ -9,7 +9,7 @@ What an engine can do beyond that is declared in its ``capabilities``; the frame
 (``runtime.frames``) and the stills (``runtime.stills``) read it once and never probe for
 methods. Every method exists on every engine: where a capability is missing, the base
 class either computes the result another way (``stylize_uint8`` through the float path)
-or refuses with a one-line ``UserError`` (``stylize_regions``).
+or refuses with a one-line ``UserError`` (``stylize_regions``, ``norm_stats``, ``stylize_tiles``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ class Capabilities:
     ``temporal_blender`` blends them there (the CUDA torch engine)."""
     regions: bool = False
     """``stylize_regions``: one style per mask in one picture."""
+    tiles: bool = False
+    """``norm_stats`` and ``stylize_tiles`` (and ``stylize_regions`` with ``stats``): a picture
+    stylised tile by tile, every tile normalised with the whole picture's statistics, so that
+    the tiles agree (``runtime.tiles``); otherwise ``tiles_refusal`` says why not."""
     max_batch: int | None = None
     """The most frames one call takes (None: no limit)."""
     device: str = "cpu"
@@ -82,7 +86,28 @@ class Engine(ABC):
         host with OpenCV. Not None exactly where ``capabilities.device_frames``."""
         return None
 
-    def stylize_regions(self, frame: np.ndarray, styles: list[np.ndarray], masks: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    def stylize_regions(
+        self, frame: np.ndarray, styles: list[np.ndarray], masks: np.ndarray, alpha: float = 1.0, stats: list[np.ndarray] | None = None
+    ) -> np.ndarray:
         """One frame (H x W x 3 float) painted with style k where ``masks[k]`` (K x H x W in
-        [0, 1]) is set; only where ``capabilities.regions``."""
+        [0, 1]) is set; only where ``capabilities.regions``. ``stats``: one ``norm_stats``
+        per style, for a tile of a larger picture (only where ``capabilities.tiles`` too)."""
         raise UserError(f"spatial masks need the torch backend (this engine is {self.backend})")
+
+    def norm_stats(self, content: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+        """The normalisation statistics the network computes on a whole picture (H x W x 3
+        float in [0, 1], usually a reduced copy of it) stylised with ``style`` at ``alpha``, as
+        one flat float32 vector: AdaIN's relu4_1 mean and std of the content; Magenta's
+        content style vector and every instance norm's mean and variance, layer by layer.
+        Only where ``capabilities.tiles``."""
+        raise UserError(self.tiles_refusal())
+
+    def stylize_tiles(self, tiles: np.ndarray, style: np.ndarray, alpha: float, stats: np.ndarray) -> np.ndarray:
+        """``stylize`` for tiles of a larger picture (N x h x w x 3 float32 in [0, 1]),
+        normalised with the picture's ``stats`` (``norm_stats``) instead of each tile's own,
+        so neighbouring tiles agree; float32 out, unclipped. Only where ``capabilities.tiles``."""
+        raise UserError(self.tiles_refusal())
+
+    def tiles_refusal(self) -> str:
+        """Why this engine cannot stylise in tiles (one line, for the UserError)."""
+        return f"the {self.backend} engine cannot stylise a picture in tiles; use --tile off and a size within --max-pixels"

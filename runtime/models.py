@@ -22,6 +22,12 @@ class Family:
     roles: dict[str, tuple[str, str]]  # role -> (layout, default weights name)
     style_vector_shape: tuple[int, ...]
     how_to_get: str
+    weights_role: str | None = None  # the role ``--weights NAME`` chooses (adain: its decoder)
+    fixed_style: bool = False  # one network per style: the style is in the weights, no style image is taken
+    tile_multiple: int | None = None
+    """Tiled stills (``runtime.tiles``): tile origins are multiples of this, the network's
+    downsampling, so every tile's strided layers sample the whole picture's grid; None: the
+    family's modules cannot normalise with shared statistics, so it is not tiled."""
 
 
 FAMILIES: dict[str, Family] = {
@@ -30,6 +36,8 @@ FAMILIES: dict[str, Family] = {
         roles={"vgg": ("adain_vgg", "adain-vgg"), "decoder": ("adain_decoder", "adain-decoder")},
         style_vector_shape=(2, 512),
         how_to_get="`stylize weights download` (the pytorch-AdaIN release files), or `stylize weights import vgg_normalised.pth decoder.pth`",
+        weights_role="decoder",
+        tile_multiple=8,  # three max-poolings to relu4_1
     ),
     "magenta": Family(
         name="magenta",
@@ -39,10 +47,22 @@ FAMILIES: dict[str, Family] = {
         },
         style_vector_shape=(100,),
         how_to_get="`stylize weights import style_predict_int8_256.tflite style_transfer_fp16_384.tflite`",
+        tile_multiple=4,  # two stride-2 convolutions
+    ),
+    # Johnson et al. 2016: a feed-forward network per style (training/johnson/); its "style
+    # vector" is one number the stylizer ignores, so every engine feeds every family alike.
+    "johnson": Family(
+        name="johnson",
+        roles={"transformer": ("johnson", "johnson")},
+        style_vector_shape=(1,),
+        how_to_get="`stylize train-style --style IMAGE --content DIR --name NAME`, or `stylize weights import NAME.pth` "
+        "(a pytorch/examples fast_neural_style network)",
+        weights_role="transformer",
+        fixed_style=True,
     ),
 }
 DEFAULT_ORDER = ("adain", "magenta")
-STYLE_SIZE = {"adain": 512, "magenta": 256}
+STYLE_SIZE = {"adain": 512, "magenta": 256, "johnson": 16}  # johnson encodes no image: the smallest side
 MIN_SIDE = 16  # the smallest picture side: AdaIN's relu4_1 is 1/8 of it, and one feature pixel has no variance
 
 
@@ -88,12 +108,34 @@ def find_weights(store: Store, family_name: str, overrides: dict[str, str] | Non
     return ModelWeights(family_name, records)
 
 
+def only_network(store: Store, family_name: str) -> str | None:
+    """For a family of one network per style (johnson) run without ``--weights``: the store
+    name of its default network where installed, else of the one network of its layout, else
+    None where there is none; UserError naming them where there are several."""
+    family = FAMILIES[family_name]
+    if not family.fixed_style or family.weights_role is None:
+        return None
+    layout, default = family.roles[family.weights_role]
+    if store.weights(default) is not None:
+        return default
+    names = [r.name for r in store.list_weights() if r.layout == layout]
+    if len(names) > 1:
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        raise UserError(f"several {family_name} networks in the store ({shown}): choose one with --weights NAME")
+    return names[0] if names else None
+
+
 def default_family(store: Store) -> str:
-    """adain if its weights are installed, else magenta, else an error naming both ways in."""
+    """adain if its weights are installed, else magenta, else johnson where a network of its
+    is, else an error naming every way in."""
     for name in DEFAULT_ORDER:
         family = FAMILIES[name]
         if all(store.weights(default) is not None for _, default in family.roles.values()):
             return name
+    layouts = {r.layout for r in store.list_weights()}
+    for family in FAMILIES.values():
+        if family.fixed_style and family.weights_role and family.roles[family.weights_role][0] in layouts:
+            return family.name
     ways = "; ".join(f"{f.name}: {f.how_to_get}" for f in FAMILIES.values())
     raise UserError(f"no model weights installed in {store.root}. {ways}")
 

@@ -5,7 +5,7 @@ This is the only module that knows the layout. The root is, in order: an explici
 (``~/.cache/stylize`` on Linux)::
 
     ROOT/weights/NAME.safetensors      tensors (safetensors, numpy API: no torch needed)
-    ROOT/weights/NAME.json             {name, layout, sha256, file_sha256, source, source_sha256, ...}
+    ROOT/weights/NAME.json             {name, layout, sha256, file_sha256, source, source_sha256, style, ...}
     ROOT/onnx/MODEL_ID/PRECISION/      exported graphs (style_encoder.onnx, stylizer.onnx), each
                                        with its digest GRAPH.onnx.sha256 (sha256sum's format)
     ROOT/engines/MODEL_ID/NAME.engine  TensorRT engines, each with its record NAME.json
@@ -13,6 +13,8 @@ This is the only module that knows the layout. The root is, in order: an explici
     ROOT/compiled/MODEL_ID/NAME.pt2    PyTorch engines compiled ahead of time (AOTInductor), per shape
     ROOT/compiled/inductor/            torch.compile's own caches (Inductor, Triton)
     ROOT/styles/MODEL_ID/IMAGE_SHA.npy             cached style vectors (MODEL_ID names the weights)
+    ROOT/cluster/KEY/                  a conversion on a Ray cluster: its finished segments, kept
+                                       until the output is joined (KEY: input, output, options)
 
 Integrity (docs/architecture.md, "Digests"): weights are keyed by the SHA-256 of their
 tensors (``sha256``: names, dtypes, shapes and bytes, so the same weights always get the same
@@ -195,6 +197,8 @@ class WeightsRecord:
     source_sha256: str = ""
     created: float = 0.0
     file_sha256: str = ""
+    style: str = ""  # a per-style network (johnson): the style image it paints, by name ...
+    style_sha256: str = ""  # ... and by the SHA-256 of its file
 
     def to_json(self) -> dict[str, object]:
         d = asdict(self)
@@ -262,6 +266,13 @@ class Store:
         """Where torch.compile keeps its Inductor and Triton caches, so a new process reuses them."""
         return self._dir("compiled", "inductor")
 
+    def cluster_folder(self, key: str) -> Path:
+        """The work folder of one input converted on a Ray cluster (``stylize.cluster``): the
+        segments finished so far, so a run interrupted and started again resumes (made here)."""
+        if not _SHA_RE.match(key):
+            raise ValueError(f"a cluster work key is a SHA-256 in hex, got {key!r}")
+        return self._dir("cluster", key)
+
     # weights -----------------------------------------------------------------------
     @staticmethod
     def check_name(name: str) -> str:
@@ -277,9 +288,12 @@ class Store:
         layout: str,
         source: str = "",
         source_sha256: str = "",
+        style: str = "",
+        style_sha256: str = "",
     ) -> WeightsRecord:
         """Write tensors as float32 safetensors and their record (layout, the tensors' digest,
-        the file's digest), each atomically: a damaged file of the same name is replaced."""
+        the file's digest; for a per-style network the style image's name and digest), each
+        atomically: a damaged file of the same name is replaced."""
         self.check_name(name)
         target = self.weights_dir / f"{name}.safetensors"
         arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
@@ -298,6 +312,8 @@ class Store:
             source_sha256=source_sha256,
             created=time.time(),
             file_sha256=file_digest,
+            style=style,
+            style_sha256=style_sha256,
         )
         self._write_record(record)
         return record
@@ -334,6 +350,8 @@ class Store:
                 source_sha256=str(d.get("source_sha256", "")),
                 created=float(d.get("created", 0.0)),
                 file_sha256=str(d.get("file_sha256", "")),
+                style=str(d.get("style", "")),
+                style_sha256=str(d.get("style_sha256", "")),
             )
             if not _SHA_RE.match(record.sha256) or not (record.file_sha256 == "" or _SHA_RE.match(record.file_sha256)):
                 raise ValueError("a digest is not a SHA-256")

@@ -23,13 +23,13 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import cv2
 import numpy as np
 
 from stylize import options
-from stylize.options import ALPHA, BACKEND, BATCH, CRF, DEVICE, MAX_PIXELS, PRESERVE_COLOR, PRESET, SIZE, STYLE_COLORS, TEMPORAL, check, side_for
+from stylize.options import ALPHA, BACKEND, BATCH, CRF, DEVICE, MAX_PIXELS, PRESERVE_COLOR, PRESET, SIZE, STYLE_COLORS, TEMPORAL, TILE, check, side_for
 from stylize.runtime.backends import check_graphs, graphs_family, open_engine
 from stylize.runtime.budget import check_decodable, check_pixels
 from stylize.runtime.color import ColorStats, ColorTransfer, color_stats, match_color, mix_color_stats
@@ -43,15 +43,19 @@ from stylize.runtime.live.capture import Capture, parse_source
 from stylize.runtime.live.outputs import check_window_support, open_virtual_camera
 from stylize.runtime.live.recorder import Recorder
 from stylize.runtime.live.session import LiveOptions, LiveSession, LiveSummary
-from stylize.runtime.models import ModelWeights, default_family, find_weights, mix_styles, style_shape
+from stylize.runtime.models import FAMILIES, ModelWeights, default_family, find_weights, mix_styles, only_network, style_shape
 from stylize.runtime.sizing import scaled
 from stylize.runtime.stills import fit_mask, stylize_still
 from stylize.runtime.store import Store
 from stylize.runtime.style_cache import StyleCache
+from stylize.runtime.tiles import in_bands, sample, tile_side
 from stylize.runtime.video.containers import output_format
 from stylize.runtime.video.convert import check_budget, check_request, convert_video
 from stylize.runtime.video.reader import iter_frames
 from stylize.runtime.video.summary import ConversionSummary
+
+if TYPE_CHECKING:
+    from stylize.cluster import ClusterReport
 
 log = logging.getLogger("stylize")
 
@@ -61,12 +65,25 @@ Picture = Union[PathLike, np.ndarray]
 
 
 def resolve_weights(store: Store, model: str | None, weights: str | None) -> ModelWeights:
-    """The weights a command runs: ``model`` (default: adain where installed, else magenta)
-    with ``weights`` naming an AdaIN decoder; UserError naming how to get missing ones."""
+    """The weights a command runs: ``model`` (default: johnson where ``weights`` names a
+    johnson network, else adain where installed, else magenta) with ``weights`` naming an
+    AdaIN decoder or a johnson network (default for johnson: the one in the store); UserError
+    naming how to get missing ones."""
+    if model is None and weights:
+        record = store.weights(weights)
+        if record is not None and record.layout == FAMILIES["johnson"].roles["transformer"][0]:
+            model = "johnson"
     family = model or default_family(store)
-    if weights and family != "adain":
-        raise UserError(f"--weights selects an AdaIN decoder; it does not apply to {family}")
-    return find_weights(store, family, {"decoder": weights} if weights else None)
+    role = FAMILIES[family].weights_role
+    if weights and role is None:
+        raise UserError(f"--weights selects an AdaIN decoder or a johnson network; it does not apply to {family}")
+    if role is not None and not weights:
+        weights = only_network(store, family)
+    return find_weights(store, family, {role: weights} if role and weights else None)
+
+
+# Stands for the style a per-style network (johnson) was trained on, where other families take images.
+_OWN_STYLE = np.zeros((16, 16, 3), np.float32)
 
 
 class Stylizer:
@@ -107,6 +124,11 @@ class Stylizer:
         self._engine: Engine | None = None
         self._cache: StyleCache | None = None
         self._style_images: dict[tuple[str, float], np.ndarray] = {}
+        # what a worker on a Ray cluster (``stylize.cluster``) builds its own Stylizer from
+        self.arguments: dict[str, Any] = {
+            "model": self.family, "weights": weights, "backend": self.backend_choice, "device": self.device, "home": home,
+            "style_size": self.style_size, "graphs": self.graphs,
+        }  # fmt: skip
 
     # the engine and the styles ----------------------------------------------------------
     @property
@@ -131,12 +153,46 @@ class Stylizer:
         """One style vector per style image (encoded once per image and weights: the store
         caches them). ``colors_of``: an RGB picture whose colours the styles take first;
         ``max_pixels``: the memory budget the style images are read and encoded under."""
-        images = [self._style_image(s, max_pixels) for s in _as_list(style)]
+        images = [self._style_image(s, max_pixels) for s in self._styles(style)]
+        if FAMILIES[self.family].fixed_style:  # the style is in the weights: nothing to encode or match
+            self._open()
+            return [np.zeros(FAMILIES[self.family].style_vector_shape, np.float32) for _ in images]
         if colors_of is not None:
             images = [match_color(s, _float_rgb(colors_of)) for s in images]
         self._open()
         assert self._cache is not None
         return [self._cache.vector(s) for s in images]
+
+    def _styles(
+        self,
+        style: Picture | Sequence[Picture] | None,
+        *,
+        style_weights: Sequence[float] | None = None,
+        masks: Sequence[Picture] | None = None,
+        preserve_color: str | None = None,
+        style_colors: bool = False,
+    ) -> list[Any]:
+        """The styles a call paints with. A per-style network (johnson) paints the style in its
+        weights: a style image, a mix, masks or the style's colours cannot apply to it and are
+        refused in one line; its own style stands in their place."""
+        styles = _as_list(style)
+        if not FAMILIES[self.family].fixed_style:
+            return styles
+        if styles and all(s is _OWN_STYLE for s in styles):
+            return styles
+        given = {
+            "a style image (--style)": bool(styles), "style weights": style_weights is not None, "masks": masks is not None,
+            "preserve-color color": preserve_color == "color", "style colours": style_colors,
+        }  # fmt: skip
+        refused = [what for what, present in given.items() if present]
+        if refused:
+            record = next(iter(self.weights.records.values()))
+            trained = f" (trained on {record.style})" if record.style else ""
+            raise UserError(
+                f"the johnson network {record.name!r} paints the one style in its weights{trained}: "
+                f"{', '.join(refused)} cannot apply to it; drop {'them' if len(refused) > 1 else 'it'}"
+            )
+        return [_OWN_STYLE]
 
     def style_vector(
         self,
@@ -147,7 +203,7 @@ class Stylizer:
         max_pixels: int = MAX_PIXELS,
     ) -> np.ndarray:
         """The styles' vectors mixed by ``style_weights`` (default: equal)."""
-        styles = _as_list(style)
+        styles = self._styles(style, style_weights=style_weights)
         style_weights = check("style_weights", style_weights)
         options.check_style_count(styles, style_weights)
         return mix_styles(self.style_vectors(styles, colors_of=colors_of, max_pixels=max_pixels), style_weights)
@@ -162,6 +218,8 @@ class Stylizer:
 
     def _style_image(self, style: Picture, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         """A style image's pixels, once its size as encoded (``--style-size``) is within the budget."""
+        if style is _OWN_STYLE:
+            return _OWN_STYLE
         if isinstance(style, np.ndarray):
             rgb = _picture(style, "style image", max_pixels).rgb
         else:
@@ -178,7 +236,7 @@ class Stylizer:
     def image(
         self,
         content: Picture,
-        style: Picture | Sequence[Picture],
+        style: Picture | Sequence[Picture] | None = None,
         *,
         alpha: float = ALPHA,
         style_weights: Sequence[float] | None = None,
@@ -187,23 +245,31 @@ class Stylizer:
         size: str | int = SIZE,
         max_pixels: int = MAX_PIXELS,
         style_colors: bool = STYLE_COLORS,
+        tile: str | int = TILE,
+        progress: bool = True,
     ) -> Image:
         """A stylised still: ``Image`` (rgb H x W x 3 float in [0, 1], the content's alpha
         channel where it has one). ``masks``: one per style (white: this style).
-        ``style_colors``: the result's colours moved to the styles' (``--style-colors``)."""
-        alpha, style_weights, preserve_color, size, max_pixels, style_colors = _checked(
+        ``style_colors``: the result's colours moved to the styles' (``--style-colors``).
+        ``tile``: ``auto`` stylises a picture above ``max_pixels`` in tiles that share the
+        whole picture's statistics (``runtime.tiles``), ``off`` refuses it, N forces tiles of N
+        (``--tile``); ``progress``: a bar over the tiles."""
+        alpha, style_weights, preserve_color, size, max_pixels, style_colors, tile = _checked(
             alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, max_pixels=max_pixels,
-            style_colors=style_colors,
+            style_colors=style_colors, tile=tile,
         )  # fmt: skip
         options.check_colors(preserve_color, style_colors)
-        styles = _as_list(style)
+        styles = self._styles(style, style_weights=style_weights, masks=masks, preserve_color=preserve_color, style_colors=style_colors)
         masks = None if masks is None else _as_list(masks)
         options.check_style_count(styles, style_weights, masks)
         style_images = [self._style_image(s, max_pixels) for s in styles]  # every input read before the engine opens
         picture = _picture(content, "content image", max_pixels)
         h0, w0 = picture.size
         side = side_for(size, w0, h0, "image")
-        check_pixels(*scaled(w0, h0, side), max_pixels, f"stylising {_name(content, 'the content image')}")
+        what = f"stylising {_name(content, 'the content image')}"
+        tiles = tile_side(tile, *scaled(w0, h0, side), max_pixels, self.family, what)  # None: whole
+        if tiles is None:
+            check_pixels(*scaled(w0, h0, side), max_pixels, what, hint="a smaller --size" + (", --tile auto" if tile == "off" else ""))
         rgb = resize_shorter_side(picture.rgb, side)
         h, w = rgb.shape[:2]
         if size == "auto" and (h, w) != (h0, w0):
@@ -212,16 +278,21 @@ class Stylizer:
         if masks is not None:
             fitted = [fit_mask(_picture(m, "mask", max_pixels).rgb, h, w, _name(m, "mask")) for m in masks]
         engine = self._open(regions=fitted is not None)
-        vectors = self.style_vectors(style_images, colors_of=rgb if preserve_color == "color" else None, max_pixels=max_pixels)
+        if tiles is not None and not engine.capabilities.tiles:
+            raise UserError(engine.tiles_refusal())
+        colors_of = (rgb if tiles is None else sample(rgb)) if preserve_color == "color" else None  # tiled: a sample's colours
+        vectors = self.style_vectors(style_images, colors_of=colors_of, max_pixels=max_pixels)
         out = stylize_still(
-            engine, rgb, vectors, alpha=alpha, style_weights=style_weights, masks=fitted, luminance_only=preserve_color == "luminance"
-        )
+            engine, rgb, vectors, alpha=alpha, style_weights=style_weights, masks=fitted, luminance_only=preserve_color == "luminance",
+            tile=tiles, stats_pixels=max_pixels, progress=progress,
+        )  # fmt: skip
         if style_colors:
-            out = ColorTransfer(color_stats(out), self.style_colors(style_images, style_weights=style_weights)).apply(out)
+            transfer = ColorTransfer(color_stats(out if tiles is None else sample(out)), self.style_colors(style_images, style_weights=style_weights))
+            out = transfer.apply(out) if tiles is None else in_bands(transfer.apply, out)
         alpha_channel = resize(picture.alpha[..., None], h, w)[..., 0] if picture.alpha is not None else None
         return Image(rgb=out, alpha=alpha_channel, source=picture.source, was_gray=picture.was_gray)
 
-    def image_file(self, content: PathLike, output: PathLike, style: Picture | Sequence[Picture], **kwargs: Any) -> Image:
+    def image_file(self, content: PathLike, output: PathLike, style: Picture | Sequence[Picture] | None = None, **kwargs: Any) -> Image:
         """``image`` from a file into a file (format from the extension; written atomically;
         an output that is one of the inputs, or a folder that cannot be written, is refused
         before the work)."""
@@ -238,7 +309,7 @@ class Stylizer:
         self,
         source: PathLike,
         output: PathLike,
-        style: Picture | Sequence[Picture],
+        style: Picture | Sequence[Picture] | None = None,
         *,
         alpha: float = ALPHA,
         style_weights: Sequence[float] | None = None,
@@ -255,9 +326,14 @@ class Stylizer:
         encoder: str = options.ENCODER,
         max_pixels: int = MAX_PIXELS,
         style_colors: bool = STYLE_COLORS,
-    ) -> VideoReport:
+        ray: str | None = options.RAY,
+        segment: float = options.SEGMENT,
+        worker_cpus: int = options.WORKER_CPUS,
+    ) -> VideoReport | ClusterReport:
         """A video file, URL, image folder or glob -> a video file (audio and timing kept) or
         a folder of PNG frames (``output`` ending in '/'). See ``stylize video --help``.
+        ``ray``: convert a video file on a Ray cluster instead (``videos``), which returns its
+        ``ClusterReport``; ``segment`` and ``worker_cpus`` as there.
 
         ``decoder``/``encoder``: ``auto`` decodes with NVDEC and encodes with NVENC when the
         engine runs on CUDA and the GPU can (else the CPU, with one line saying why);
@@ -273,8 +349,17 @@ class Stylizer:
             batch=batch, crf=crf, preset=preset, fps=fps, decoder=decoder, encoder=encoder, max_pixels=max_pixels,
         )  # fmt: skip
         options.check_colors(preserve_color, check("style_colors", style_colors))
-        styles = _as_list(style)
+        styles = self._styles(style, style_weights=style_weights, preserve_color=preserve_color, style_colors=style_colors)
         options.check_style_count(styles, style_weights)
+        if check("ray", ray) is not None:
+            report = self.videos(
+                [source], [output], style, ray=ray, segment=segment, worker_cpus=worker_cpus, alpha=alpha, style_weights=style_weights,
+                preserve_color=preserve_color, size=size, temporal=temporal, batch=batch, crf=crf, preset=preset, fps=fps, audio=audio,
+                progress=progress, decoder=decoder, encoder=encoder, max_pixels=max_pixels, style_colors=style_colors,
+            )  # fmt: skip
+            if report.failed:
+                raise UserError(report.failed[0].describe())
+            return report
         check_request(source, output, batch, crf, preset, fps, decoder=decoder, encoder=encoder)  # before anything is loaded
         refuse_overwriting_inputs(output, [s for s in styles if not isinstance(s, np.ndarray)])
 
@@ -299,10 +384,77 @@ class Stylizer:
             process.engine.capabilities.device if process.on_device else None, stab.cuts if stab is not None else 0,
         )  # fmt: skip
 
+    def videos(
+        self,
+        sources: Sequence[PathLike],
+        outputs: Sequence[PathLike],
+        style: Picture | Sequence[Picture] | None = None,
+        *,
+        ray: str = "local",
+        segment: float = options.SEGMENT,
+        worker_cpus: int = options.WORKER_CPUS,
+        alpha: float = ALPHA,
+        style_weights: Sequence[float] | None = None,
+        preserve_color: str | None = PRESERVE_COLOR,
+        size: str | int = SIZE,
+        temporal: str = TEMPORAL,
+        batch: int = BATCH,
+        crf: float = CRF,
+        preset: str = PRESET,
+        fps: float | None = None,
+        audio: bool = True,
+        progress: bool = True,
+        decoder: str = options.DECODER,
+        encoder: str = options.ENCODER,
+        max_pixels: int = MAX_PIXELS,
+        style_colors: bool = STYLE_COLORS,
+    ) -> ClusterReport:
+        """Video files converted on a Ray cluster (``stylize video IN... --ray``), each into its
+        output, all sharing one pool of workers: each input cut into segments of at least
+        ``segment`` seconds at keyframes, the segments converted by the workers (one per GPU,
+        else one per ``worker_cpus`` CPUs), joined without re-encoding, the audio taken from
+        the source. ``ray``: ``local`` (a Ray started on this machine for the run), ``auto``,
+        ``ray://HOST:PORT`` or ``HOST:PORT``; a Ray already initialised in this process is used
+        as it is. The other arguments as for ``video``; the pixels are a single run's with
+        ``temporal="off"``, and with the stabiliser on, differ only where its warm-up before
+        each segment has not forgotten where it started (``stylize.cluster``).
+
+        An input that fails (missing, corrupt, a stream or image sequence, which cannot be cut)
+        is reported in the report's ``failed`` and the others are converted. A run stopped
+        (Ctrl-C, a crash) resumes from its finished segments when started again with the same
+        inputs and options. Needs the ``[cluster]`` extra (Ray)."""
+        alpha, style_weights, preserve_color, size, temporal, batch, crf, preset, fps, decoder, encoder, max_pixels, ray, segment, worker_cpus = _checked(
+            alpha=alpha, style_weights=style_weights, preserve_color=preserve_color, size=size, temporal=temporal,
+            batch=batch, crf=crf, preset=preset, fps=fps, decoder=decoder, encoder=encoder, max_pixels=max_pixels, ray=ray,
+            segment=segment, worker_cpus=worker_cpus,
+        )  # fmt: skip
+        options.check_colors(preserve_color, check("style_colors", style_colors))
+        styles = self._styles(style, style_weights=style_weights, preserve_color=preserve_color, style_colors=style_colors)
+        options.check_style_count(styles, style_weights)
+        if ray is None:
+            raise UserError("ray: give where the Ray cluster is (local, auto, ray://HOST:PORT)")
+        if len(sources) != len(outputs):
+            raise UserError(f"{len(sources)} inputs given with {len(outputs)} outputs: give one output each")
+        seen: dict[str, str] = {}
+        for source, output in zip(sources, outputs):
+            refuse_overwriting_inputs(output, [*sources, *[s for s in styles if not isinstance(s, np.ndarray)]])
+            target = os.path.realpath(output)
+            if target in seen:
+                raise UserError(f"{seen[target]} and {os.fspath(source)} would both be written to {os.fspath(output)}")
+            seen[target] = os.fspath(source)
+        from stylize.cluster import convert_on_ray  # Ray is imported there, only for a cluster run
+
+        return convert_on_ray(
+            self, list(zip(sources, outputs)), _as_list(style) or None, style_weights=style_weights, alpha=alpha,
+            preserve_color=preserve_color, size=size, temporal=temporal, batch=batch, crf=crf, preset=preset, fps=fps, audio=audio,
+            progress=progress, decoder=decoder, encoder=encoder, max_pixels=max_pixels, style_colors=style_colors, ray_address=ray,
+            segment=segment, worker_cpus=worker_cpus,
+        )  # fmt: skip
+
     def frames(
         self,
         frames: Iterable[np.ndarray],
-        style: Picture | Sequence[Picture],
+        style: Picture | Sequence[Picture] | None = None,
         *,
         alpha: float = ALPHA,
         style_weights: Sequence[float] | None = None,
@@ -322,7 +474,8 @@ class Stylizer:
             max_pixels=max_pixels,
         )  # fmt: skip
         options.check_colors(preserve_color, check("style_colors", style_colors))
-        options.check_style_count(_as_list(style), style_weights)
+        style = self._styles(style, style_weights=style_weights, preserve_color=preserve_color, style_colors=style_colors)
+        options.check_style_count(style, style_weights)
         process: FrameStylizer | None = None
         target = None
         pending: list[np.ndarray] = []
@@ -366,7 +519,7 @@ class Stylizer:
 
     def live(
         self,
-        style: Picture | Sequence[Picture],
+        style: Picture | Sequence[Picture] | None = None,
         *,
         camera: int | str = 0,
         alpha: float = ALPHA,
@@ -404,7 +557,7 @@ class Stylizer:
             style_colors=style_colors,
         )  # fmt: skip
         options.check_colors(preserve_color, style_colors)
-        styles = _as_list(style)
+        styles = self._styles(style, preserve_color=preserve_color, style_colors=style_colors)
         if not 1 <= len(styles) <= 9:
             raise UserError(f"give 1 to 9 styles (keys 1-9), got {len(styles)}")
         if frames < 0:
@@ -434,7 +587,8 @@ class Stylizer:
             vectors = self.style_vectors(images, max_pixels=max_pixels)  # once per style, before the first frame
             opts = LiveOptions(side=None, alpha=alpha, preserve_color=preserve_color, temporal=temporal, window=window,
                                max_frames=frames, snapshot_dir=Path(snapshot_dir))  # fmt: skip
-            session = LiveSession(self.engine, vectors, [_name(s, f"style {i + 1}") for i, s in enumerate(styles)], opts,
+            names = [self._own_style_name() if s is _OWN_STYLE else _name(s, f"style {i + 1}") for i, s in enumerate(styles)]
+            session = LiveSession(self.engine, vectors, names, opts,
                                   recolor=lambda rgb: self.style_vectors(images, colors_of=rgb, max_pixels=max_pixels),
                                   style_colors=[color_stats(i) for i in images] if style_colors else None)  # fmt: skip
             opts.side = self._live_side(size, session, first.bgr, capture.fps)
@@ -454,6 +608,10 @@ class Stylizer:
         if shortfall := capture.shortfall():
             log.warning("%s", shortfall)
         return LiveReport(summary, self.engine.backend, Path(record) if record else None, recorder.frames if recorder else 0, capture.error)
+
+    def _own_style_name(self) -> str:
+        """A per-style network's name for its style (live shows it)."""
+        return next(iter(self.weights.records.values())).name
 
     def _live_side(self, size: str | int, session: LiveSession, bgr: np.ndarray, fps: float) -> int | None:
         """``--size`` for live: a number or keep as given; auto measured on the first frame."""

@@ -25,8 +25,10 @@ from stylize.runtime.budget import BYTES_PER_PIXEL, DECODE_RATIO, DEFAULT_MAX_PI
 from stylize.runtime.errors import UserError
 from stylize.runtime.models import FAMILIES, MIN_SIDE
 from stylize.runtime.temporal import MODES as TEMPORAL_MODES
+from stylize.runtime.tiles import MAX_TILE, MIN_TILE
 from stylize.runtime.video.containers import X264_PRESETS
 from stylize.runtime.video.hw import DECODERS, ENCODERS
+from stylize.runtime.video.segments import DEFAULT_SEGMENT_S
 
 # Defaults, used by the command line and as the API's keyword defaults ---------------------
 ALPHA = 1.0
@@ -42,6 +44,10 @@ PRESET = "veryfast"  # x264: ~2.5x the frames per second of medium at crf 18, a 
 DECODER = "auto"
 ENCODER = "auto"
 MAX_PIXELS = DEFAULT_MAX_PIXELS
+RAY: str | None = None  # no cluster: this machine converts
+SEGMENT = DEFAULT_SEGMENT_S
+WORKER_CPUS = 1
+TILE = "auto"
 
 # ``--size auto``: the input's own size, its shorter side reduced to at most this much
 # (never enlarged). Live frames must keep up with the camera, stills and files need not.
@@ -146,6 +152,20 @@ parse_preset = one_of(X264_PRESETS)
 parse_decoder = one_of(DECODERS)
 parse_encoder = one_of(ENCODERS)
 parse_batch = integer_in(1)
+parse_segment = number_in(above=0, high=24 * 3600)
+parse_worker_cpus = integer_in(1, 1024)
+
+
+def parse_ray(value: object) -> str | None:
+    """Where the Ray cluster is, as Ray takes it: ``local`` (one started for the run), ``auto``
+    (the cluster this machine belongs to), ``ray://HOST:PORT`` (Ray's client) or ``HOST:PORT``;
+    None: no cluster."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text or any(c.isspace() for c in text):
+        raise OptionError(f"expected local, auto, ray://HOST:PORT or HOST:PORT, got {value!r}")
+    return text
 
 
 def parse_alpha(value: object) -> float:
@@ -165,6 +185,20 @@ def parse_size(value: object) -> str | int:
         return "keep"
     if n < MIN_SIDE:
         raise OptionError(f"expected auto, keep or a shorter side of at least {MIN_SIDE} pixels, got {value}")
+    return n
+
+
+def parse_tile(value: object) -> str | int:
+    """``auto`` (default), ``off``, or a tile side of ``MIN_TILE`` to ``MAX_TILE`` pixels."""
+    text = str(value).strip().lower()
+    if text in ("auto", "off"):
+        return text
+    try:
+        n = _integer(value)
+    except OptionError:
+        n = None
+    if n is None or not MIN_TILE <= n <= MAX_TILE:
+        raise OptionError(f"expected auto, off or a tile side of {MIN_TILE} to {MAX_TILE} pixels, got {value}")
     return n
 
 
@@ -305,17 +339,19 @@ OPTIONS: dict[str, Option] = {
              help="where to compute (default auto: CUDA where PyTorch sees a GPU, else the CPU)"),
         # the model
         _opt("--model", dest="model", parse=parse_model, metavar="|".join(sorted(FAMILIES)),
-             help="model family (default: adain where its weights are installed, else magenta)"),
+             help="model family (default: adain where its weights are installed, else magenta, else johnson; "
+                  "johnson: a network trained for one style, chosen with --weights)"),
         _opt("--weights", dest="weights", parse=parse_weights_name, metavar="NAME",
-             help="AdaIN decoder weights in the store, e.g. one you trained (default adain-decoder); "
-                  "not for magenta"),
+             help="AdaIN decoder weights in the store, e.g. one you trained (default adain-decoder), or a "
+                  "johnson network (`stylize train-style`, or imported; implies --model johnson; default: the "
+                  "one installed); not for magenta"),
         _opt("--graphs", dest="graphs", parse=parse_graphs, metavar="DIR",
              help="run the graphs `stylize export -o DIR` wrote (style_encoder.onnx, stylizer.onnx) instead of the "
                   "store's, with onnxruntime or tensorrt (auto: tensorrt where it runs); they must come from the "
                   "installed weights; the model family is read from them unless --model is given"),
         # the style
         _opt("--style", dest="style", parse=parse_path, action="append", required=True, metavar="IMAGE",
-             help="style image; repeat to mix styles"),
+             help="style image; repeat to mix styles (a johnson network takes none: it paints the style it was trained on)"),
         _opt("--style-weights", dest="style_weights", parse=parse_style_weights, metavar="W1,W2,..",
              help="how much of each --style to mix, one weight each (normalised; default equal)"),
         _opt("--alpha", dest="alpha", parse=parse_alpha, default=ALPHA, metavar="A",
@@ -339,9 +375,17 @@ OPTIONS: dict[str, Option] = {
                   + "; live: the largest size at which stylising keeps up with the source, measured at the start"),
         _opt("--max-pixels", dest="max_pixels", parse=parse_max_pixels, default=MAX_PIXELS, metavar="N",
              help=f"the memory budget: the most pixels stylised at once (a batch of video frames counts each "
-                  f"frame) or written; larger requests are refused before any work, and input files may hold "
+                  f"frame) or written; larger requests are refused before any work (stills are tiled instead, "
+                  f"see --tile), and input files may hold "
                   f"{DECODE_RATIO}x as many (default {MAX_PIXELS / 1e6:.1f} MP: this machine's memory at "
                   f"{BYTES_PER_PIXEL} bytes a pixel)"),
+        _opt("--tile", dest="tile", parse=parse_tile, default=TILE, metavar="auto|off|N",
+             help=f"stylise a large still in overlapping tiles of N x N pixels, so that memory is bounded by the "
+                  f"tile: every tile is normalised with the statistics of the whole picture (computed on it, "
+                  f"reduced to --max-pixels where it is larger) and the overlaps are blended, so that no seams "
+                  f"show; auto (default): tiles only for a picture above --max-pixels, as large as the budget "
+                  f"allows; off: such a picture is refused; N: {MIN_TILE} to {MAX_TILE}, N x N within --max-pixels "
+                  f"(rounded down to the network's grid: 8 for adain, 4 for magenta)"),
         # moving pictures
         _opt("--temporal", dest="temporal", parse=parse_temporal, default=TEMPORAL, metavar="|".join(TEMPORAL_MODES),
              help=f"temporal stabilisation against flicker: the previous stylised frame, warped along the "
@@ -364,6 +408,18 @@ OPTIONS: dict[str, Option] = {
         _opt("--fps", dest="fps", parse=parse_fps, metavar="R",
              help="frame rate of an image sequence (default 25); for a video, resample to R frames a second"),
         _opt("--no-audio", dest="audio", action="store_false", default=True, help="leave the audio out"),
+        # a Ray cluster (stylize.cluster)
+        _opt("--ray", dest="ray", parse=parse_ray, nargs="?", const="local", default=RAY, metavar="ADDRESS",
+             help="convert on a Ray cluster: the inputs cut into segments at keyframes, converted by one worker per "
+                  "GPU (else per --worker-cpus CPUs) and joined without re-encoding; ADDRESS as Ray takes it: auto (the "
+                  "cluster this machine belongs to), ray://HOST:PORT, HOST:PORT; without one, a Ray started on this "
+                  "machine for the run. A run interrupted and started again resumes (needs the [cluster] extra)"),
+        _opt("--segment", dest="segment", parse=parse_segment, default=SEGMENT, metavar="SECONDS",
+             help=f"with --ray: seconds of video per segment, at least (each ends at the next keyframe where the "
+                  f"video can be cut; default {SEGMENT:g})"),
+        _opt("--worker-cpus", dest="worker_cpus", parse=parse_worker_cpus, default=WORKER_CPUS, metavar="N",
+             help=f"with --ray: CPUs each worker takes (each holds its own engine, so fewer, larger workers need "
+                  f"less memory); on a cluster without GPUs, one worker per N CPUs (default {WORKER_CPUS})"),
     )  # fmt: skip
 }
 
@@ -425,7 +481,7 @@ def check_colors(preserve_color: str | None, style_colors: bool) -> None:
 def check_style_count(styles: Sequence[object], style_weights: Sequence[float] | None, masks: Sequence[object] | None = None) -> None:
     """One weight per style, one mask per style, and masks without weights."""
     if not styles:
-        raise UserError("give at least one style image")
+        raise UserError("give at least one style image (--style IMAGE)")
     if style_weights is not None and len(style_weights) != len(styles):
         raise UserError(f"{len(style_weights)} style weights given for {len(styles)} styles")
     if masks is not None:

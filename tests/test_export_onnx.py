@@ -455,3 +455,120 @@ def test_runtime_stays_torch_free() -> None:
         """
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+# --------------------------------------------------------------------------- tiled stills: the two tile graphs
+# Tolerances as above: FP32 graph vs PyTorch <= 1e-4 x the output's range; FP16 PSNR >= 30 dB
+# against FP32 PyTorch (ONNX Runtime upcasts FP16 on the CPU: structure and casts only); the
+# ONNX Runtime engine's tiled picture vs the torch engine's: max abs <= 1e-3 (both float).
+
+
+@pytest.fixture(scope="module")
+def tile_graphs(graphs: dict, store: Store, weights: dict[str, ModelWeights]) -> dict[tuple[str, str, str], Path]:
+    """(family, precision, graph) -> the norm_stats / stylize_tiled graph `stylize export` wrote beside the others."""
+    return {
+        (fam, p, g): store.graph_folder(weights[fam].model_id, p) / f"{g}.onnx"
+        for fam in FAMS
+        for p in PRECISIONS
+        for g in ("norm_stats", "stylize_tiled")
+    }
+
+
+def _feeds(session, **values: np.ndarray) -> dict[str, np.ndarray]:  # noqa: ANN001
+    """The inputs a graph declares (as the ONNX Runtime engine feeds them)."""
+    return {i.name: values[i.name] for i in session.get_inputs()}
+
+
+def test_tile_graphs_metadata_and_checks(tile_graphs: dict, weights: dict[str, ModelWeights]) -> None:
+    sizes = {"adain": 1024, "magenta": 794}
+    for (fam, p, g), path in tile_graphs.items():
+        assert path.is_file() and path.with_name(path.name + ".sha256").is_file(), path
+        model = onnx.load(str(path))
+        meta = onnx_passes.metadata(model)
+        assert set(METADATA_KEYS) <= set(meta) and meta["graph"] == g and meta["model_id"] == weights[fam].model_id
+        assert meta["stats_size"] == str(sizes[fam]) and meta["input_dtype"] == "float32"
+        outs = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in model.graph.output}
+        assert outs == ({"stats": ["batch", sizes[fam]]} if g == "norm_stats" else {"stylized": ["batch", 3, "height", "width"]}), (fam, g, outs)
+        assert checks.check_graph(model) == [], (fam, p, g)
+
+
+@pytest.mark.parametrize("fam", FAMS)
+def test_tile_graphs_fp32_match_torch(fam: str, tile_graphs: dict, modules: dict) -> None:
+    module = modules[fam]
+    stats_graph = _session(tile_graphs[(fam, "fp32", "norm_stats")])
+    tiled_graph = _session(tile_graphs[(fam, "fp32", "stylize_tiled")])
+    gen = torch.Generator().manual_seed(4)
+    with torch.inference_mode():
+        vec = module.encode_style(torch.rand(1, 3, 64, 80, generator=gen))
+    for (h, w), alpha in (((120, 176), 1.0), ((97, 131), 0.6)):
+        picture = torch.rand(1, 3, h, w, generator=gen)
+        tiles = torch.rand(2, 3, 64, 72, generator=gen)
+        a = np.array([alpha], np.float32)
+        with torch.inference_mode():
+            ref_stats = module.norm_stats(picture, vec, alpha)
+            ref = module(tiles, vec, alpha, stats=ref_stats).numpy()
+        stats = stats_graph.run(None, _feeds(stats_graph, content=picture.numpy(), style_vector=vec.numpy(), alpha=a))[0]
+        assert stats.shape == tuple(ref_stats.shape)
+        err = float(np.abs(stats - ref_stats.numpy()).max())
+        assert err <= 1e-4 * float(ref_stats.max() - ref_stats.min()), (fam, h, w, err)
+        out = tiled_graph.run(None, _feeds(tiled_graph, frames=tiles.numpy(), style_vector=vec.numpy(), alpha=a, stats=stats))[0]
+        assert out.shape == ref.shape == (2, 3, 64, 72)
+        err = float(np.abs(out - ref).max())
+        assert err <= 1e-4 * float(ref.max() - ref.min()), (fam, h, w, alpha, err)
+
+
+@pytest.mark.parametrize("fam", FAMS)
+def test_tile_graphs_fp16_run(fam: str, tile_graphs: dict, modules: dict) -> None:
+    module = modules[fam]
+    stats_graph = _session(tile_graphs[(fam, "fp16", "norm_stats")])
+    tiled_graph = _session(tile_graphs[(fam, "fp16", "stylize_tiled")])
+    gen = torch.Generator().manual_seed(5)
+    picture, tiles, a = torch.rand(1, 3, 96, 128, generator=gen), torch.rand(1, 3, 64, 64, generator=gen), np.array([0.8], np.float32)
+    with torch.inference_mode():
+        vec = module.encode_style(torch.rand(1, 3, 64, 80, generator=gen))
+        ref_stats = module.norm_stats(picture, vec, 0.8)
+        ref = module(tiles, vec, 0.8, stats=ref_stats).numpy()
+    stats = stats_graph.run(None, _feeds(stats_graph, content=picture.numpy(), style_vector=vec.numpy(), alpha=a))[0]
+    out = tiled_graph.run(None, _feeds(tiled_graph, frames=tiles.numpy(), style_vector=vec.numpy(), alpha=a, stats=stats))[0]
+    assert np.isfinite(stats).all() and np.isfinite(out).all()
+    assert psnr(stats, ref_stats.numpy()) >= 30.0 and psnr(out, ref) >= 30.0
+
+
+@pytest.mark.parametrize("fam", FAMS)
+def test_onnxruntime_engine_tiles_match_torch_engine(fam: str, tile_graphs: dict, store: Store, weights: dict) -> None:
+    from stylize.runtime.backends import open_engine
+    from stylize.runtime.tiles import stylize_tiled
+
+    ort_engine = open_engine(store, weights[fam], "onnxruntime", "cpu")
+    torch_engine = open_engine(store, weights[fam], "torch", "cpu")
+    assert ort_engine.capabilities.tiles and torch_engine.capabilities.tiles
+    rng = np.random.default_rng(6)
+    picture = rng.random((136, 200, 3), dtype=np.float32)
+    vec = torch_engine.encode_style(rng.random((64, 80, 3), dtype=np.float32))
+    kw = {"alpha": 0.7, "side": 96, "overlap": 32, "stats_pixels": 64 * 96}  # statistics on a reduced copy, as above the budget
+    out = stylize_tiled(ort_engine, picture, [vec], **kw)
+    ref = stylize_tiled(torch_engine, picture, [vec], **kw)
+    assert out.shape == ref.shape == picture.shape
+    assert float(np.abs(out - ref).max()) <= 1e-3
+
+
+def test_onnxruntime_engine_refuses_tiles_without_their_graphs(graphs: dict, store: Store, weights: dict, tmp_path: Path) -> None:
+    """Graphs exported by a version without the tile graphs: the frame path runs, tiles are refused in one line."""
+    import shutil
+
+    from stylize.runtime.tiles import stylize_tiled
+
+    w = weights["magenta"]
+    src = store.graph_folder(w.model_id, "fp32")
+    for name in ("style_encoder.onnx", "stylizer.onnx"):
+        for f in (name, name + ".sha256"):
+            shutil.copy(src / f, tmp_path / f)
+    engine = OnnxRuntimeEngine(store, w, device="cpu", folder=tmp_path)
+    assert not engine.capabilities.tiles
+    picture = np.random.default_rng(7).random((64, 80, 3), dtype=np.float32)
+    vec = np.zeros(100, np.float32)
+    assert engine.stylize(picture[None], vec).shape == (1, 64, 80, 3)
+    with pytest.raises(UserError, match=f"norm_stats.onnx and stylize_tiled.onnx missing.*stylize export --model magenta -o {tmp_path}"):
+        stylize_tiled(engine, picture, [vec], alpha=1.0, side=48, overlap=16, stats_pixels=64 * 80)
+    with pytest.raises(UserError, match="stylize export"):
+        engine.norm_stats(picture, vec)

@@ -21,6 +21,7 @@ MINIMAL = {
     "export": ["export", "--model", "adain"],
     "build-engine": ["build-engine", "--model", "adain", "--shapes", "16x16:16x16:16x16"],
     "train": ["train"],
+    "train-style": ["train-style"],
     "bench": ["bench"],
     "flicker": ["flicker", "a.mp4", "b.mp4"],
     "weights": ["weights", "list"],
@@ -40,6 +41,10 @@ GOOD = {
     "device": ["auto", "cpu", "cuda", "cuda:1"],
     "model": ["adain", "magenta"],
     "style_size": ["64", "512"],
+    "tile": ["auto", "off", "128", "2048"],
+    "ray": ["local", "auto", "ray://10.0.0.1:10001", "10.0.0.1:6379"],
+    "segment": ["0.5", "20"],
+    "worker_cpus": ["1", "4"],
 }
 BAD = {
     "alpha": ["1.5", "-0.1", "nan", "inf", "x"],
@@ -57,6 +62,10 @@ BAD = {
     "model": ["vgg"],
     "style_size": ["8", "x", "nan", "100000"],
     "graphs": ["no/such/folder"],
+    "tile": ["64", "x", "nan", "-1", "1.5", "100000"],
+    "ray": ["", "two words"],
+    "segment": ["0", "-1", "nan", "inf", "x"],
+    "worker_cpus": ["0", "1.5", "x", "nan"],
 }
 
 

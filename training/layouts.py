@@ -6,7 +6,8 @@ and shape by shape before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 
 
 def _conv_layout(convs: list[tuple[int, int, int, int]]) -> dict[str, tuple[int, ...]]:
@@ -39,6 +40,7 @@ DEFAULT_NAMES = {
     "adain_decoder": "adain-decoder",
     "magenta_predictor": "magenta-predictor",
     "magenta_transformer": "magenta-transformer",
+    "johnson": "johnson",  # an import names a johnson network after its file instead (weights_io)
 }
 
 
@@ -53,12 +55,44 @@ def _register_magenta() -> None:
 
 _register_magenta()
 
+# Layouts whose shapes are the network's own choice (a width, a depth): name -> the layout
+# that given keys and shapes are checked against (read from them, else the default one).
+SIZED: dict[str, Callable[[Mapping[str, tuple[int, ...]]], dict[str, tuple[int, ...]]]] = {}
+# Keys a layout's files may carry that are dropped before the check (name -> pattern).
+IGNORED_KEYS: dict[str, re.Pattern[str]] = {}
+
+
+def _register_johnson() -> None:
+    from stylize.training.johnson.layout import LAYOUT, STALE_KEYS, expected_layout, johnson_layout
+
+    LAYOUTS[LAYOUT] = johnson_layout()  # the default network (pytorch/examples': width 32, 5 blocks)
+    SIZED[LAYOUT] = expected_layout
+    IGNORED_KEYS[LAYOUT] = STALE_KEYS
+
+
+_register_johnson()
+
+
+def expected(layout: str, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """The key -> shape map ``shapes`` must equal to be ``layout``."""
+    return SIZED[layout](shapes) if layout in SIZED else LAYOUTS[layout]
+
+
+def without_ignored(shapes: Mapping[str, object]) -> dict[str, object]:
+    """``shapes`` (or tensors) without the keys a layout drops, where what is left is that
+    layout (pytorch/examples' old instance-norm statistics); else unchanged."""
+    for name, pattern in IGNORED_KEYS.items():
+        kept = {k: v for k, v in shapes.items() if not pattern.search(k)}
+        if len(kept) < len(shapes) and set(kept) == set(expected(name, {k: tuple(getattr(v, "shape", v)) for k, v in kept.items()})):
+            return kept
+    return dict(shapes)
+
 
 def identify_layout(shapes: Mapping[str, tuple[int, ...]]) -> str | None:
     """The layout whose key set equals ``shapes``' keys, else None (shapes checked separately)."""
     keys = set(shapes)
-    for name, layout in LAYOUTS.items():
-        if keys == set(layout):
+    for name in LAYOUTS:
+        if keys == set(expected(name, shapes)):
             return name
     return None
 
@@ -66,17 +100,17 @@ def identify_layout(shapes: Mapping[str, tuple[int, ...]]) -> str | None:
 def closest_layout(shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, int]:
     """The layout sharing most keys with ``shapes`` and how many it shares."""
     keys = set(shapes)
-    return max(((name, len(keys & set(layout))) for name, layout in LAYOUTS.items()), key=lambda t: t[1])
+    return max(((name, len(keys & set(expected(name, shapes)))) for name in LAYOUTS), key=lambda t: t[1])
 
 
 def check_layout(layout: str, shapes: Mapping[str, tuple[int, ...]]) -> list[str]:
     """Every difference between ``shapes`` and the expected layout, as readable lines."""
-    expected = LAYOUTS[layout]
+    expected_shapes = expected(layout, shapes)
     problems = []
-    for key in expected:
+    for key, shape in expected_shapes.items():
         if key not in shapes:
-            problems.append(f"missing key {key!r} (expected shape {expected[key]})")
-        elif tuple(shapes[key]) != expected[key]:
-            problems.append(f"key {key!r} has shape {tuple(shapes[key])}, expected {expected[key]}")
-    problems += [f"unexpected key {k!r}" for k in shapes if k not in expected]
+            problems.append(f"missing key {key!r} (expected shape {shape})")
+        elif tuple(shapes[key]) != shape:
+            problems.append(f"key {key!r} has shape {tuple(shapes[key])}, expected {shape}")
+    problems += [f"unexpected key {k!r}" for k in shapes if k not in expected_shapes]
     return problems

@@ -35,6 +35,11 @@ def build_stylizer(family: str, states: dict[str, dict[str, torch.Tensor]] | Non
             predictor.load_state_dict(states["predictor"], strict=True)
             transformer.load_state_dict(states["transformer"], strict=True)
         return MagentaStylizer(predictor, transformer)
+    if family == "johnson":
+        from stylize.training.johnson.net import TransformerNet, net_from_state
+        from stylize.training.johnson.stylizer import JohnsonStylizer
+
+        return JohnsonStylizer(net_from_state(states["transformer"]) if states else TransformerNet())
     raise ValueError(f"unknown model family {family!r}")
 
 

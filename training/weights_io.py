@@ -1,7 +1,8 @@
 """Reading weights files of every supported format into the store.
 
-``.pth``/``.pt`` (torch state dicts, loaded with ``weights_only=True``), ``.safetensors``
-and Magenta's ``.tflite`` are recognised by their layout, checked key by key and shape by
+``.pth``/``.pt`` (torch state dicts, loaded with ``weights_only=True``; pytorch/examples'
+fast_neural_style networks among them), ``.safetensors`` and Magenta's ``.tflite`` are
+recognised by their layout, checked key by key and shape by
 shape (training/layouts.py), and written into the store as float32 safetensors. Only a
 ``.pth`` needs PyTorch (imported when one is read), so a torch-free install imports the
 other two.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from safetensors.numpy import load_file
 
 from stylize.runtime.errors import UserError
 from stylize.runtime.store import WEIGHT_SUFFIXES, Store, WeightsRecord, sha256_file
-from stylize.training.layouts import DEFAULT_NAMES, LAYOUTS, check_layout, closest_layout, identify_layout
+from stylize.training.layouts import DEFAULT_NAMES, LAYOUTS, check_layout, closest_layout, identify_layout, without_ignored
 
 SUFFIXES = WEIGHT_SUFFIXES
 
@@ -43,6 +45,7 @@ def read_weights_file(path: str | os.PathLike[str]) -> tuple[str, dict[str, np.n
         tensors = _read_safetensors(p)
     else:
         raise UserError(f"unknown weights format {suffix!r} for {p}: expected one of {', '.join(SUFFIXES)}")
+    tensors = without_ignored(tensors)  # pytorch/examples' old instance-norm statistics
     shapes = {k: tuple(v.shape) for k, v in tensors.items()}
     layout = identify_layout(shapes)
     if layout is None:
@@ -85,10 +88,20 @@ def _read_safetensors(p: Path) -> dict[str, np.ndarray]:
         raise UserError(f"cannot read {p} as safetensors: {e}") from None
 
 
+def default_name(layout: str, path: str | os.PathLike[str]) -> str:
+    """The store name an import gives: the layout's (``adain-decoder``, ...); a per-style
+    johnson network is named after its file (``mosaic.pth`` -> ``mosaic``), since each one
+    is a style of its own."""
+    if layout != "johnson":
+        return DEFAULT_NAMES[layout]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path).stem).strip("-._")[:64]
+    return stem if stem and stem[0].isalnum() else "johnson"
+
+
 def import_weights(store: Store, path: str | os.PathLike[str], name: str | None = None) -> WeightsRecord:
     layout, tensors = read_weights_file(path)
     return store.put_weights(
-        name or DEFAULT_NAMES[layout],
+        name or default_name(layout, path),
         tensors,
         layout=layout,
         source=str(Path(path).resolve()),

@@ -15,6 +15,7 @@ from ..store import Store, check_graph
 
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 GRAPHS = ("style_encoder", "stylizer")  # the two graphs `stylize export` writes, as GRAPH.onnx
+TILE_GRAPHS = ("norm_stats", "stylize_tiled")  # and, for tiled stills, these two (absent from older exports)
 log = logging.getLogger(__name__)
 
 

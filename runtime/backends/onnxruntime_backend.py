@@ -16,6 +16,11 @@ The default stylizer graph takes uint8 NHWC frames (export/README.md), so ``styl
 rounds to 8 bits on the way in and out; ``stylize_uint8()`` is the copy-only path for 8-bit
 frames (capture, video), which is what the graph was made for. A float-NCHW graph
 (``stylize export --frames float-nchw``) is run as it is.
+
+Tiled stills (``runtime.tiles``) run two more graphs, ``norm_stats.onnx`` and
+``stylize_tiled.onnx`` (float frames), loaded on first use; graphs exported by a version that
+did not write them leave ``capabilities.tiles`` off, and tiling is refused in one line that
+names the command exporting them.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from ..engine import Capabilities, Engine, to_uint8
 from ..errors import UserError
 from ..models import FAMILIES, ModelWeights
 from ..store import Store, check_graph
+from . import TILE_GRAPHS
 
 log = logging.getLogger(__name__)
 GRAPHS = ("style_encoder", "stylizer")
@@ -164,7 +170,10 @@ class OnnxRuntimeEngine(Engine):
         self._inputs = {i.name: i for i in stylizer.get_inputs()}
         self.frames_uint8 = self._inputs["frames"].type == "tensor(uint8)"
         device_name = "cuda" if self.provider == CUDA else "cpu"
-        self.capabilities = Capabilities(uint8_frames=self.frames_uint8, device=device_name)
+        self._folder_arg, self._providers, self._threads = folder, requested, threads
+        self.tile_paths = {name: self.folder / f"{name}.onnx" for name in TILE_GRAPHS}
+        tiles = FAMILIES[weights.family].tile_multiple is not None and all(p.is_file() for p in self.tile_paths.values())
+        self.capabilities = Capabilities(uint8_frames=self.frames_uint8, device=device_name, tiles=tiles)
 
     def _check_metadata(self, name: str, path: Path, meta: dict[str, str]) -> None:
         check_graph_metadata(self.weights, name, path, meta)
@@ -189,6 +198,51 @@ class OnnxRuntimeEngine(Engine):
         if not self.frames_uint8:
             return super().stylize_uint8(frames, style, alpha)
         return self._run(np.ascontiguousarray(frames), style, alpha)
+
+    # tiles ------------------------------------------------------------------------------
+    def tiles_refusal(self) -> str:
+        if FAMILIES[self.weights.family].tile_multiple is None:
+            return f"the {self.weights.family} model cannot stylise a picture in tiles; use --tile off and a size within --max-pixels"
+        missing = " and ".join(p.name for p in self.tile_paths.values() if not p.is_file())
+        return (
+            f"the graphs in {self.folder} were exported without the graphs of tiled stills ({missing} missing); "
+            f"run `{export_command(self.weights.family, self.precision, self._folder_arg)}` again"
+        )
+
+    def _tile_session(self, name: str) -> ort.InferenceSession:
+        """A tile graph's session, opened (and checked as the others) on first use."""
+        if name not in self.sessions:
+            if not self.capabilities.tiles:
+                raise UserError(self.tiles_refusal())
+            path = self.tile_paths[name]
+            check_graph_file(self.weights, path, self.precision, self._folder_arg)
+            session, _ = open_session(path, self._providers, self._threads)
+            self._check_metadata(name, path, read_metadata(session))
+            self.sessions[name] = session
+        return self.sessions[name]
+
+    def _tile_feeds(self, session: ort.InferenceSession, **values: np.ndarray) -> dict[str, np.ndarray]:
+        """The inputs the graph declares, and only those (an exporter may drop an input the
+        graph leaves unused, as AdaIN's statistics leave the style and alpha)."""
+        return {i.name: values[i.name] for i in session.get_inputs()}
+
+    def _vector(self, style: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(style, dtype=np.float32).reshape(1, *FAMILIES[self.weights.family].style_vector_shape))
+
+    def norm_stats(self, content: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+        session = self._tile_session("norm_stats")
+        x = np.ascontiguousarray(np.asarray(content, dtype=np.float32).transpose(2, 0, 1)[None])
+        feeds = self._tile_feeds(session, content=x, style_vector=self._vector(style), alpha=np.array([alpha], np.float32))
+        return session.run(None, feeds)[0][0]
+
+    def stylize_tiles(self, tiles: np.ndarray, style: np.ndarray, alpha: float, stats: np.ndarray) -> np.ndarray:
+        session = self._tile_session("stylize_tiled")
+        x = np.ascontiguousarray(np.asarray(tiles, dtype=np.float32).transpose(0, 3, 1, 2))
+        feeds = self._tile_feeds(
+            session, frames=x, style_vector=self._vector(style), alpha=np.array([alpha], np.float32),
+            stats=np.ascontiguousarray(np.asarray(stats, dtype=np.float32).reshape(1, -1)),
+        )  # fmt: skip
+        return np.ascontiguousarray(session.run(None, feeds)[0].transpose(0, 2, 3, 1))
 
     def _run(self, frames: np.ndarray, style: np.ndarray, alpha: float) -> np.ndarray:
         # one style vector for the whole batch: [1, ...]

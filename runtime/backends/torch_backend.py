@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..engine import Capabilities, Engine
-from ..models import ModelWeights
+from ..errors import UserError
+from ..models import FAMILIES, ModelWeights
 from ..store import Store
 
 log = logging.getLogger(__name__)
@@ -164,8 +165,9 @@ class TorchEngine(Engine):
         self.backend = "-".join(parts)
         self.device_blend = self.cuda if device_blend is None else device_blend
         self.capabilities = Capabilities(
-            uint8_frames=True, device_frames=self.device_blend, regions=True, max_batch=None, device=str(self.device)
-        )
+            uint8_frames=True, device_frames=self.device_blend, regions=True, max_batch=None, device=str(self.device),
+            tiles=FAMILIES[weights.family].tile_multiple is not None,
+        )  # fmt: skip
 
     def _compile_inductor(self) -> None:
         if self._store is not None:
@@ -245,13 +247,43 @@ class TorchEngine(Engine):
 
         return partial(TorchBlender, device=self.device)
 
-    def stylize_regions(self, frame: np.ndarray, styles: list[np.ndarray], masks: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    def stylize_regions(
+        self, frame: np.ndarray, styles: list[np.ndarray], masks: np.ndarray, alpha: float = 1.0, stats: list[np.ndarray] | None = None
+    ) -> np.ndarray:
         """Spatial control: style k where ``masks[k]`` (K x H x W in [0, 1]) is set; each
-        family's ``forward_regions`` says how it mixes."""
+        family's ``forward_regions`` says how it mixes. ``stats``: a tile's, one per style."""
         torch = self._torch
         with torch.inference_mode():
             x = self._nchw(frame[None])
             m = torch.from_numpy(np.asarray(masks, dtype=np.float32)).to(self.device)
             vecs = torch.from_numpy(np.stack(styles).astype(np.float32)).to(self.device)
-            out = self.uncompiled.forward_regions(x, vecs, m, float(alpha))
+            if stats is None:
+                out = self.uncompiled.forward_regions(x, vecs, m, float(alpha))
+            else:
+                self._check_tiles()
+                out = self.uncompiled.forward_regions(x, vecs, m, float(alpha), stats=self._tensor(np.stack(stats)))
             return out[0].permute(1, 2, 0).float().cpu().numpy()
+
+    # tiles: the eager module (compiled code is specialised to the default path and shapes) --
+    def _tensor(self, x: np.ndarray):  # noqa: ANN202
+        return self._torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+
+    def _check_tiles(self) -> None:
+        if not self.capabilities.tiles:
+            raise UserError(self.tiles_refusal())
+
+    def norm_stats(self, content: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+        """The family's ``norm_stats`` of ``content`` (a whole picture, H x W x 3), flat float32."""
+        self._check_tiles()
+        with self._torch.inference_mode():
+            stats = self.uncompiled.norm_stats(self._nchw(content[None]), self._tensor(style)[None], float(alpha))
+            return stats[0].float().cpu().numpy()
+
+    def stylize_tiles(self, tiles: np.ndarray, style: np.ndarray, alpha: float, stats: np.ndarray) -> np.ndarray:
+        self._check_tiles()
+        with self._torch.inference_mode():
+            out = self.uncompiled(self._nchw(tiles), self._tensor(style)[None], float(alpha), stats=self._tensor(stats)[None])
+            return out.permute(0, 2, 3, 1).float().cpu().numpy()
+
+    def tiles_refusal(self) -> str:
+        return f"the {self.weights.family} model cannot stylise a picture in tiles yet; use --tile off and a size within --max-pixels"

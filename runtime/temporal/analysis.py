@@ -1,7 +1,7 @@
 """The stabiliser's input side, in pieces that need no state, so they can run ahead in parallel.
 
-- ``look(frame)``: one input frame reduced to what the analysis needs (a small grey frame for
-  the flow, the cut-test signature);
+- ``look(frame)``: one input frame reduced to what the analysis needs (a small grey frame, the
+  same with its contrast equalised for the flow, its brightness, the cut-test signature);
 - ``pair(previous, current)``: the flow between two consecutive looks, both ways, and the
   per-pixel trust weight;
 - ``LookAhead``: both, for the frames a video pipeline has decoded but not yet stylised, in a
@@ -25,7 +25,8 @@ import numpy as np
 
 from ..cores import cpu_cores
 from .cuts import Signature, signature
-from .flow import FlowEstimator, fb_error, inside, sample_maps, shrink, to_gray, warp
+from .flow import FlowEstimator, fb_error, shrink, to_gray
+from .trust import trust
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Look:
     shape: tuple[int, ...]  # the input frame's shape
     gray: np.ndarray  # uint8, shorter side ``flow_side``
     sig: Signature  # the cut test's
+    flow_gray: np.ndarray  # what the flow sees: ``gray`` with its local contrast equalised (``contrast``)
+    level: float  # 99th percentile of ``gray``: a black frame is below ``runtime.black.DARK_LO``
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Pair:
     back: np.ndarray  # flow(current, previous) at the looks' resolution
     weight: np.ndarray  # trust in [0, 1], H x W at the looks' resolution
     trusted: float  # fraction of pixels with any trust
+    gain: float  # median brightness ratio current / previous (``runtime.temporal.trust``)
 
 
 def flow_side(shape: tuple[int, ...], limit: int) -> int:
@@ -54,30 +58,45 @@ def flow_side(shape: tuple[int, ...], limit: int) -> int:
 def look(frame: np.ndarray, settings: Any) -> Look:
     """An input frame (RGB, uint8 or float in [0, 1]) -> its Look."""
     small = shrink(frame, flow_side(frame.shape, settings.flow_side))
-    return Look(frame.shape, to_gray(small), signature(small))
+    gray = to_gray(small)
+    return Look(frame.shape, gray, signature(small), contrast(gray, settings.flow_contrast), percentile(gray, 99.0))
+
+
+def contrast(gray: np.ndarray, clip: float) -> np.ndarray:
+    """``gray`` with its local contrast equalised (CLAHE, 4 x 4 tiles, clip limit ``clip``; 0:
+    unchanged), for the flow: Farneback finds little to follow in fog, haze, a pale sky or a
+    dark scene, and drifts to no motion there, so a fast pan over them smears the painted
+    texture along the motion. Equalised, those regions show their faint structure, and a
+    global brightness change (flicker, a fade) changes the flow's input little."""
+    if clip <= 0:
+        return gray
+    return cv2.createCLAHE(clipLimit=clip, tileGridSize=(4, 4)).apply(gray)
+
+
+def percentile(gray: np.ndarray, q: float) -> float:
+    """The ``q``-th percentile of a uint8 image, from its histogram."""
+    counts = np.cumsum(np.bincount(gray.ravel(), minlength=256))
+    return float(np.searchsorted(counts, q / 100.0 * counts[-1]))
 
 
 def pair(prev: Look, cur: Look, flow: FlowEstimator, settings: Any) -> Pair | None:
     """Flow and trust between consecutive frames; None where their shapes differ.
 
-    Trust: high where the flow passes the forward-backward check *and* the previous input,
-    warped by it, matches this input (so moving objects the flow got wrong, lighting jumps
-    and cuts the cut test missed get none)."""
+    Trust (``runtime.temporal.trust``): high where the previous input, warped by the flow and
+    brought to this frame's exposure, matches this input within its noise (so moving objects
+    the flow got wrong and cuts the cut test missed get none), and, with ``fb_check``, the
+    flow passes the forward-backward check."""
     if prev.shape != cur.shape:
         return None
-    s, gray = settings, cur.gray
-    back = flow(gray, prev.gray)  # this frame -> previous
-    maps = sample_maps(back)
+    s = settings
+    back = flow(cur.flow_gray, prev.flow_gray)  # this frame -> previous
+    tr = trust(cur.gray, prev.gray, back, s)
+    w = tr.weight
     if s.fb_check:
-        fwd = flow(prev.gray, gray)  # previous -> this frame
+        fwd = flow(prev.flow_gray, cur.flow_gray)  # previous -> this frame
         err, tol = fb_error(back, fwd)
-        w = np.clip(2.0 - err / tol, 0.0, 1.0)  # 1 inside the tolerance, 0 beyond twice it
-    else:
-        w = inside(back, maps).astype(np.float32)
-    warped = warp(prev.gray, back, maps).astype(np.float32)
-    diff = cv2.blur(np.abs(gray.astype(np.float32) - warped) * (1.0 / 255.0), (3, 3))
-    w *= np.clip((s.photo_hi - diff) / (s.photo_hi - s.photo_lo), 0.0, 1.0)
-    return Pair(back, w.astype(np.float32), float((w > 0).mean()))
+        w = w * np.clip(2.0 - err / tol, 0.0, 1.0)  # 1 inside the tolerance, 0 beyond twice it
+    return Pair(back, w.astype(np.float32, copy=False), float((w > 0).mean()), tr.gain)
 
 
 def default_threads() -> int:

@@ -4,11 +4,14 @@ For each frame, in order:
 
 1. ``analyse(frame)`` looks at the *input* only: a scene-cut test on tiny frames, then the
    optical flow from this input frame to the previous one (Farneback, on grayscale frames
-   whose shorter side is ``flow_side``; DIS and a forward-backward check are settings), and
-   a per-pixel trust weight: high where the previous input, warped by the flow, matches this
-   input (so moving objects the flow got wrong, lighting jumps and cuts the cut test missed
-   get no blending). A cut, a new frame size, or a frame where almost nothing can be trusted
-   resets the state.
+   whose shorter side is ``flow_side``, their local contrast equalised; DIS and a
+   forward-backward check are settings), and a per-pixel trust weight
+   (``runtime.temporal.trust``): high where the previous input, warped by the flow and brought
+   to this frame's exposure, matches this input within the input's own noise (so moving
+   objects the flow got wrong and cuts the cut test missed get no blending, while flicker and
+   grain, which are not motion, do not stop it). A cut, a new frame size, a frame where almost
+   nothing can be trusted, or a black previous frame resets the state. The exposure change
+   is followed through fades (``runtime.temporal.exposure``): the output is dimmed with it.
 2. the engine stylises the frame.
 3. ``blend(stylised, motion)`` warps the previous *output* onto this frame with that flow
    (upscaled to the output size) and mixes it in with the trust weight times ``blend``:
@@ -40,9 +43,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..black import DARK_LO
 from .analysis import Look, LookAhead, look, pair
 from .blend import Blender, CpuBlender
 from .cuts import CutDetector
+from .exposure import Exposure
 from .flow import FlowEstimator
 
 MODES = ("off", "on", "strong")
@@ -53,21 +58,32 @@ class TemporalSettings:
     blend: float  # weight of the warped previous output where the flow is fully trusted
     max_gain: float = 2.0  # detail restoration: high-pass gain limit (1: none; see ``restore_detail``)
     flow_side: int = 128  # the flow runs on frames of this shorter side at most (``analysis.flow_side``)
-    flow_method: str = "farneback"  # see ``SETTINGS`` for why not DIS
-    cubic: bool = False  # bicubic warping of the previous output (dearer; the detail restoration does the same job)
+    flow_method: str = "farneback-fast"  # see ``SETTINGS`` for why not DIS
+    flow_contrast: float = 2.0  # CLAHE clip limit of the flow's input (0: none; ``analysis.contrast``)
+    cubic: bool = True  # bicubic warping of the previous output: bilinear blurs it a little every frame, most on pans
     photo_lo: float = 0.03  # |input - warped previous input| (gray, [0, 1]): full trust below ...
-    photo_hi: float = 0.10  # ... none above
+    photo_hi: float = 0.10  # ... none above (both for clean input; ``trust``)
+    gain_grid: tuple[int, int] = (3, 4)  # brightness compensation before the check: gain map blocks, rows x columns ((0, 0): none)
+    noise_k: float = 2.0  # photo_lo rises to noise_k x the frame's median residual (its noise; 0: fixed) ...
+    noise_cap: float = 3.0  # ... up to noise_cap x photo_lo; photo_hi moves with it
     fb_check: bool = False  # forward-backward flow check (a second flow); else the photometric check alone
     min_trusted: float = 0.05  # below this fraction of trusted pixels the frame counts as a cut
     gain_every: int = 2  # measure the detail gain every n-th frame, carry it along the flow between
+    fade_knee: float = 0.6  # the output dims below this exposure of the shot (``exposure``; 0: never)
+    fade_leak: float = 0.97  # the exposure's log is multiplied by this every frame (back towards 1)
+    fade_end: float = 128.0  # a fade from black is over at this 99th-percentile luma
 
 
-# Farneback at a shorter side of 128, one direction, trust from the photometric check alone:
-# chosen over DIS (with and without a forward-backward check) by the warping error under *both*
-# metric flows, since a metric whose flow resembles the stabiliser's rewards it, and by the
-# texture kept (benchmarks/README.md, "Temporal stabilisation").
+# Farneback (three levels, 13-pixel window, two iterations, started from DIS "ultrafast") at a
+# shorter side of 128, one direction, on contrast-equalised frames; trust from the photometric
+# check alone, after the brightness gain is taken out and with thresholds that rise with the
+# input's noise: chosen over DIS (with and without a forward-backward check) and over the slower
+# Farneback the metric uses, by the warping error under *both* metric flows, since a metric
+# whose flow resembles the stabiliser's rewards it, and by the texture kept, on the clean clips
+# and on the hard footage of ``benchmarks.hard_footage`` (benchmarks/README.md, "Temporal
+# stabilisation" and "on hard footage").
 SETTINGS: dict[str, TemporalSettings] = {
-    "on": TemporalSettings(blend=0.7, max_gain=2.0),
+    "on": TemporalSettings(blend=0.8, max_gain=2.0),
     "strong": TemporalSettings(blend=0.85, max_gain=1.5),
 }
 
@@ -92,6 +108,7 @@ class Motion:
     warped: np.ndarray | None = None  # the previous output warped onto this frame (``prepare``)
     full_weight: np.ndarray | None = None  # ``weight`` at the output size (``prepare``)
     gain: np.ndarray | None = None  # detail gain map for this frame (``prepare``), see ``blend``
+    scale: float = 1.0  # the stabilised frame's brightness factor: below 1 in fades (``Exposure``)
 
 
 class Stabilizer:
@@ -130,6 +147,7 @@ class Stabilizer:
         self._cuts.reset()
         self.output.reset()
         self._prev_look: Look | None = None
+        self.exposure = Exposure(self.settings.fade_knee, self.settings.fade_leak, self.settings.fade_end)
 
     # input side (``runtime.temporal.analysis``) ----------------------------------------
     def prefetch(self, frame: np.ndarray) -> None:
@@ -148,22 +166,29 @@ class Stabilizer:
         cut = self._cuts.push_signature(lk.sig)
         prev = self._prev_look
         if prev is None or cut or prev.shape != lk.shape:
-            return self._start(lk, cut)
+            return self._start(lk, cut, new_shot=True)
         if pr is None or against is not prev:  # not analysed ahead, or against another frame
             pr = pair(prev, lk, self._flow, s)
         if pr is None or pr.trusted < s.min_trusted:
             return self._start(lk, False)
+        self.exposure.step(pr.gain)
+        if prev.level < DARK_LO:  # nothing to carry over from a black frame: ``keep_black`` shows the input
+            return self._start(lk, False, tracked=True)
         self._prev_look = lk
-        return Motion(reset=False, flow=pr.back, weight=(pr.weight * s.blend).astype(np.float32), trusted=pr.trusted)
+        return Motion(reset=False, flow=pr.back, weight=(pr.weight * s.blend).astype(np.float32), trusted=pr.trusted, scale=self.exposure.scale)
 
-    def _start(self, lk: Look, cut: bool) -> Motion:
+    def _start(self, lk: Look, cut: bool, new_shot: bool = False, tracked: bool = False) -> Motion:
         if self._prev_look is not None:
             self.resets += 1
         self.cuts += int(cut)
+        if new_shot:  # the stream's first frame, a cut, a new size
+            self.exposure.start(lk.level)
+        elif not tracked:
+            self.exposure.lost(lk.level)
         # The cut detector keeps this frame as its reference; ``blend`` mixes nothing into it. The previous output stays: earlier frames of the same batch
         # may not be blended yet.
         self._prev_look = lk
-        return Motion(reset=True, cut=cut)
+        return Motion(reset=True, cut=cut, scale=self.exposure.scale)
 
     # output side (``runtime.temporal.blend``) -------------------------------------------
     @property
@@ -179,7 +204,8 @@ class Stabilizer:
         """Stylised frame (float32 H x W x 3 in [0, 1]; a device tensor 3 x H x W for a
         device blender) of the frame ``motion`` describes -> the stabilised frame, in the
         blender's format. Call in the same order as ``analyse``."""
-        return self.output.blend(stylised, motion)
+        out = self.output.blend(stylised, motion)
+        return out * motion.scale if motion.scale < 1.0 else out  # a new frame: the blender keeps ``out``
 
     # both ----------------------------------------------------------------------------
     def process(self, frames: np.ndarray, stylize: Callable[[np.ndarray], object], uint8: bool = False) -> np.ndarray:

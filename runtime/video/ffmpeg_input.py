@@ -271,6 +271,16 @@ class FFmpegSource:
             yield self._to_rgb(frame, width, height), *self._times(frame, index)
         self.ended_early = self._ends_early()
 
+    def seek(self, pts: int) -> None:
+        """Go to the keyframe at or before ``pts`` (the video stream's time base): ``frames``
+        continues from there. For segments of a file (``runtime.video.segment_convert``), which
+        check where it landed; a stream that cannot seek raises its FFmpeg error."""
+        self.container.seek(pts, stream=self.video, backward=True, any_frame=False)
+        self.video.codec_context.flush_buffers()
+        self._decoded.close()
+        self._first = None
+        self._decoded = self._decode_frames()
+
     def _times(self, frame: Any, index: int) -> tuple[int | None, int | None]:
         if not self.timed:
             return index, 1

@@ -20,7 +20,7 @@ from stylize.cli.common import Parser, configure_logging, reset_logging
 from stylize.options import GLOBAL, OPTIONS, add_options
 from stylize.runtime.errors import Terminated, UserError
 
-COMMANDS = ("image", "video", "live", "weights", "train", "paint", "export", "bench", "flicker")
+COMMANDS = ("image", "video", "live", "weights", "train", "train-style", "paint", "export", "bench", "flicker")
 
 
 def build_parser() -> Parser:
@@ -34,7 +34,7 @@ def build_parser() -> Parser:
     add_options(parser, *GLOBAL, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
-        importlib.import_module(f"stylize.cli.{name}").register(sub)
+        importlib.import_module(f"stylize.cli.{name.replace('-', '_')}").register(sub)
     return parser
 
 

@@ -17,7 +17,7 @@ from stylize.runtime.errors import UserError
 from stylize.runtime.models import ModelWeights
 from stylize.runtime.store import Store
 
-EXPORT_HELP = "export a model family's two graphs (style encoder, stylizer) to ONNX"
+EXPORT_HELP = "export a model family's graphs (style encoder, stylizer, and the two of tiled stills) to ONNX"
 BUILD_HELP = "build TensorRT engines from the exported ONNX graphs (needs TensorRT and an NVIDIA GPU)"
 
 
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command(
         sub, "export", help=EXPORT_HELP,
         description=EXPORT_HELP[0].upper() + EXPORT_HELP[1:] + ", from the weights installed in the store. Writes "
-        "style_encoder.onnx and stylizer.onnx into the store (ROOT/onnx/MODEL_ID/fp32 or fp16) or into -o DIR, "
+        "style_encoder.onnx and stylizer.onnx, and norm_stats.onnx and stylize_tiled.onnx for tiled stills, into the store (ROOT/onnx/MODEL_ID/fp32 or fp16) or into -o DIR, "
         "after checking them (onnx.checker, TensorRT operator support, FP32 statistics in FP16 graphs), each "
         "with its SHA-256 beside it (GRAPH.onnx.sha256), which every engine checks before loading it.",
         epilog="example: stylize export --model adain --fp16",
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="uint8-nhwc",
         help="stylizer frame format: uint8 NHWC with conversion inside the graph (default) or float32 NCHW in [0, 1]",
     )
-    p.add_argument("-o", "--output", type=Path, metavar="DIR", help="folder for the two .onnx files (default: the store)")
+    p.add_argument("-o", "--output", type=Path, metavar="DIR", help="folder for the .onnx files (default: the store)")
     p.set_defaults(func=run_export)
 
     b = command(

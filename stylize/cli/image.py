@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("content", nargs="+", type=Path, help="content image files, folders or quoted globs")
     p.add_argument("-o", "--output", required=True, help="output file (.png, .jpg, ...) or folder (existing, or ending in /)")
-    add_options(p, "style", "style_weights", "alpha", "preserve_color", "style_colors", "size", "style_size", "model", "weights", "graphs", "max_pixels")
+    add_options(p, "style", "style_weights", "alpha", "preserve_color", "style_colors", "size", "style_size", "model", "weights", "graphs", "max_pixels", "tile", style={"required": False})
     p.add_argument("--mask", action="append", type=Path, metavar="IMAGE", help="spatial control: one mask image per --style (white: this style)")
     p.set_defaults(func=run)
 
@@ -52,15 +52,17 @@ def output_paths(contents: list[Path], styles: list[Path], output: str | Path) -
 
 def run(args: argparse.Namespace) -> int:
     contents = expand_images(args.content)
-    outputs = output_paths(contents, args.style, args.output)
+    styles = args.style or []  # none for a johnson network: the outputs take its name
+    outputs = output_paths(contents, styles or [Path(str(args.weights or args.model))], args.output)
     for out in outputs:  # before anything is loaded
-        refuse_overwriting_inputs(out, [*contents, *args.style, *(args.mask or [])])
+        refuse_overwriting_inputs(out, [*contents, *styles, *(args.mask or [])])
     s = stylizer(args)
     items = list(zip(contents, outputs))
     for content, out in tqdm(items, desc="stylising", unit="image", disable=len(items) < 2 or args.quiet):
         result = s.image_file(
             content, out, args.style, alpha=args.alpha, style_weights=args.style_weights, preserve_color=args.preserve_color,
-            masks=args.mask, size=args.size, max_pixels=args.max_pixels, style_colors=args.style_colors,
+            masks=args.mask, size=args.size, max_pixels=args.max_pixels, style_colors=args.style_colors, tile=args.tile,
+            progress=not args.quiet,
         )  # fmt: skip
         h, w = result.size
         print(f"{content} -> {out} ({w}x{h}, {s.family}, {s.engine.backend})")

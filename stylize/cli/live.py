@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stylize live --camera clip.mp4 --style a.jpg --no-window --frames 100 --record out.mp4",
     )  # fmt: skip
     p.add_argument("--camera", default="0", help="camera index, stream URL or video file (default 0)")
-    add_options(p, "style", "alpha", "preserve_color", "style_colors", "size", "style_size", "temporal", "model", "weights", "graphs", "max_pixels")
+    add_options(p, "style", "alpha", "preserve_color", "style_colors", "size", "style_size", "temporal", "model", "weights", "graphs", "max_pixels", style={"required": False})
     out = p.add_argument_group("output")
     out.add_argument("--no-window", dest="window", action="store_false", help="run headless (no window)")
     out.add_argument("--frames", type=arg_type(integer_in(0), "frames"), default=0, metavar="N", help="stop after N frames (default: until q or the source ends)")

@@ -31,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "import",
         help="import weights files (.pth, .safetensors, .tflite), recognised by their layout",
         description="Import weights files into the store. The layout is recognised from the keys and shapes "
-        "(AdaIN vgg_normalised.pth / decoder.pth, Magenta style_predict / style_transfer .tflite) and checked "
-        "key by key; the store keeps them as safetensors with their SHA-256.",
+        "(AdaIN vgg_normalised.pth / decoder.pth, Magenta style_predict / style_transfer .tflite, pytorch/examples "
+        "fast_neural_style networks such as mosaic.pth, named after their file) and checked key by key; the store "
+        "keeps them as safetensors with their SHA-256.",
     )
     imp.add_argument("files", nargs="+", type=Path)
     imp.add_argument("--name", help="store name (one file only; default from the layout, e.g. adain-decoder)")
@@ -96,5 +97,6 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"{'name':<24} {'layout':<20} {'sha256':<14} {'MB':>7}  source")
     for r in records:
         size = r.path.stat().st_size / 1e6 if r.path.exists() else 0.0
-        print(f"{r.name:<24} {r.layout:<20} {r.sha256[:12]:<14} {size:7.1f}  {r.source}")
+        style = f" (style {r.style})" if r.style else ""
+        print(f"{r.name:<24} {r.layout:<20} {r.sha256[:12]:<14} {size:7.1f}  {r.source}{style}")
     return 0

@@ -90,9 +90,16 @@ def style_vector(feat: torch.Tensor) -> torch.Tensor:
     return torch.stack([mean, std], dim=1)
 
 
-def adain(content_feat: torch.Tensor, style_vec: torch.Tensor) -> torch.Tensor:
-    """Adaptive instance normalisation: content features re-normalised to the style's stats."""
-    mean_c, std_c = calc_mean_std(content_feat)
+def adain(content_feat: torch.Tensor, style_vec: torch.Tensor, content_stats: torch.Tensor | None = None) -> torch.Tensor:
+    """Adaptive instance normalisation: content features re-normalised to the style's stats.
+
+    ``content_stats`` ([N, 2, C], as ``style_vector``): the statistics to normalise the content
+    with instead of the features' own: a tile takes the whole picture's, so tiles agree.
+    """
+    if content_stats is None:
+        mean_c, std_c = calc_mean_std(content_feat)
+    else:
+        mean_c, std_c = content_stats[:, 0].float(), content_stats[:, 1].float()
     mean_s, std_s = style_vec[:, 0].float(), style_vec[:, 1].float()
     scale = (std_s / std_c)[..., None, None]
     shift = mean_s[..., None, None] - mean_c[..., None, None] * scale
@@ -104,6 +111,11 @@ class AdaINStylizer(nn.Module):
 
     ``forward(content, style_vec, alpha)`` is the per-frame graph; ``encode_style`` is the
     once-per-style graph. Both take RGB in [0, 1], NCHW.
+
+    Tiles (``runtime.tiles``): ``norm_stats`` gives the content's relu4_1 mean and std, the one
+    statistic AdaIN normalises with, computed once on the whole picture; ``forward(...,
+    stats=)`` and ``forward_regions(..., stats=)`` normalise a tile with them. Without
+    ``stats`` the path is unchanged.
     """
 
     def __init__(self, vgg: nn.Sequential, decoder: nn.Sequential) -> None:
@@ -114,20 +126,28 @@ class AdaINStylizer(nn.Module):
     def encode_style(self, style: torch.Tensor) -> torch.Tensor:
         return style_vector(self.encoder(style))
 
-    def forward(self, content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
+    def norm_stats(self, content: torch.Tensor, style_vec: torch.Tensor | None = None, alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
+        """[N, 2 * 512]: the content's relu4_1 mean, then std (``style_vector`` flattened).
+        ``style_vec`` and ``alpha`` do not change them: taken to match the other families."""
+        return style_vector(self.encoder(content)).flatten(1)
+
+    def forward(
+        self, content: torch.Tensor, style_vec: torch.Tensor, alpha: torch.Tensor | float = 1.0, stats: torch.Tensor | None = None
+    ) -> torch.Tensor:
         h, w = content.shape[-2:]
         feat = self.encoder(content)
-        target = adain(feat, style_vec)
+        target = adain(feat, style_vec, None if stats is None else _content_stats(stats))
         mixed = alpha * target + (1 - alpha) * feat
         return self.decoder(mixed)[..., :h, :w]
 
     def forward_regions(
-        self, content: torch.Tensor, style_vecs: torch.Tensor, masks: torch.Tensor, alpha: float = 1.0
+        self, content: torch.Tensor, style_vecs: torch.Tensor, masks: torch.Tensor, alpha: float = 1.0, stats: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Spatial control: style k paints where ``masks[k]`` (K x H x W, in [0, 1]) is set.
 
         The masks are resized to the feature map and applied to the AdaIN outputs, as in the
-        paper; where no mask covers a pixel the content features pass unchanged.
+        paper; where no mask covers a pixel the content features pass unchanged. ``stats``
+        ([K, 1024], ``norm_stats`` per style): a tile normalised with the picture's.
         """
         h, w = content.shape[-2:]
         feat = self.encoder(content)
@@ -136,6 +156,11 @@ class AdaINStylizer(nn.Module):
         weights = m / total.clamp(min=1.0)  # overlapping masks share, uncovered pixels keep content
         target = feat * (1 - weights.sum(0, keepdim=True))
         for k in range(style_vecs.shape[0]):
-            target = target + weights[k] * adain(feat, style_vecs[k : k + 1])
+            target = target + weights[k] * adain(feat, style_vecs[k : k + 1], None if stats is None else _content_stats(stats[k : k + 1]))
         mixed = alpha * target + (1 - alpha) * feat
         return self.decoder(mixed)[..., :h, :w]
+
+
+def _content_stats(stats: torch.Tensor) -> torch.Tensor:
+    """Flat ``norm_stats`` [N, 2 * C] -> [N, 2, C] (mean, std), as ``adain`` takes them."""
+    return stats.reshape(stats.shape[0], 2, -1)

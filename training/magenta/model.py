@@ -48,6 +48,11 @@ net natively outputs 4 * ceil(ceil(n/2)/2) >= n rows; we crop the bottom/right e
 exactly what the original TF graph computes at that size (cropped), and at sides divisible by
 4 (384x384, 720x1280, 480x640) nothing is cropped and the result is the TFLite graph's. Sides
 must be at least 5 pixels (reflect padding of 4 needs 5 rows).
+
+Tiles (``runtime.tiles``): every conditional instance norm normalises with its input's own
+mean and variance, so a tile of a picture would be normalised differently from the whole and
+the tiles would disagree at their borders. ``SharedNorm`` records those statistics layer by
+layer on the whole picture (a reduced copy of it) and gives them back to each tile.
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ from stylize.training.magenta.layout import (
 )
 
 PREDICTOR_INPUT_SIZE = 256  # the runtime resizes style images to 256x256
+TRANSFORMER_NORM_STATS = 2 * (2 * TRANSFORMER_RESIDUAL_BLOCKS * TRANSFORMER_RESIDUAL_CHANNELS + sum(cout for _, _, cout, _, _ in TRANSFORMER_EXPAND))
+"""Values ``SharedNorm`` records: a mean and a variance per channel of every conditional instance norm."""
 TRANSFORMER_REFERENCE_SIZE = 384  # size the TFLite transformer was exported at
 IN_EPS = 1e-5
 
@@ -131,6 +138,40 @@ class StylePredictor(nn.Module):
 # ============================================================================ transformer
 
 
+class SharedNorm:
+    """The conditional instance norms' statistics, shared by the tiles of one picture.
+
+    ``SharedNorm()`` records: each norm computes its own mean and variance, as without it,
+    and appends them; ``stats()`` is then [N, S], per layer in forward order the C means and
+    then the C variances (``TRANSFORMER_NORM_STATS`` values in all). ``SharedNorm(stats)``
+    replays them: each norm takes its slice instead of computing. Replayed statistics keep
+    their dtype (float32: in an FP16 graph the normalisation's square root stays FP32, as
+    ``export.checks`` wants), and the norm's output is cast back to its input's dtype.
+    """
+
+    def __init__(self, fixed: torch.Tensor | None = None) -> None:
+        self.fixed = fixed
+        self.recorded: list[torch.Tensor] = []
+        self._at = 0
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(var, mean) of ``x`` [N, C, H, W] per channel, [N, C, 1, 1] each."""
+        if self.fixed is None:
+            var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+            self.recorded += [mean.flatten(1), var.flatten(1)]
+            return var, mean
+        c, a = x.shape[1], self._at
+        self._at += 2 * c
+        return self.fixed[:, a + c : a + 2 * c, None, None], self.fixed[:, a : a + c, None, None]
+
+    def output(self, out: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """A norm's output: as computed while recording, in ``dtype`` while replaying."""
+        return out if self.fixed is None else out.to(dtype)
+
+    def stats(self) -> torch.Tensor:
+        return torch.cat([t.float() for t in self.recorded], dim=1)
+
+
 class ConvReLU(nn.Module):
     """Reflect pad k // 2, conv (VALID, given stride), ReLU: the contracting layers."""
 
@@ -160,16 +201,17 @@ class CondConv(nn.Module):
         self.beta = nn.Linear(STYLE_DIM, cout)
         self.gamma = nn.Linear(STYLE_DIM, cout)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor, norm: SharedNorm | None = None) -> torch.Tensor:
         if self.upsample != 1:
             x = F.interpolate(x, scale_factor=float(self.upsample), mode="nearest")
         p = self.pad
         x = self.conv(F.pad(x, (p, p, p, p), mode="reflect"))
-        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0) if norm is None else norm(x)
         gamma = self.gamma(style)[:, :, None, None]
         beta = self.beta(style)[:, :, None, None]
         scale = gamma * torch.rsqrt(var + self.eps)
-        return x * scale + (beta - mean * scale)
+        out = x * scale + (beta - mean * scale)
+        return out if norm is None else norm.output(out, x.dtype)
 
 
 class ResidualBlock(nn.Module):
@@ -178,8 +220,8 @@ class ResidualBlock(nn.Module):
         self.conv1 = CondConv(channels, channels, 3)
         self.conv2 = CondConv(channels, channels, 3)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x, style)), style)
+    def forward(self, x: torch.Tensor, style: torch.Tensor, norm: SharedNorm | None = None) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x, style, norm)), style, norm)
 
 
 class Contract(nn.Module):
@@ -200,9 +242,9 @@ class Residual(nn.Module):
         for r in range(1, TRANSFORMER_RESIDUAL_BLOCKS + 1):
             self.add_module(f"residual{r}", ResidualBlock(TRANSFORMER_RESIDUAL_CHANNELS))
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor, norm: SharedNorm | None = None) -> torch.Tensor:
         for r in range(1, TRANSFORMER_RESIDUAL_BLOCKS + 1):
-            x = getattr(self, f"residual{r}")(x, style)
+            x = getattr(self, f"residual{r}")(x, style, norm)
         return x
 
 
@@ -212,10 +254,10 @@ class Expand(nn.Module):
         for name, cin, cout, k, up in TRANSFORMER_EXPAND:
             self.add_module(name, CondConv(cin, cout, k, upsample=up))
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor, norm: SharedNorm | None = None) -> torch.Tensor:
         last = len(TRANSFORMER_EXPAND) - 1
         for i, (name, *_) in enumerate(TRANSFORMER_EXPAND):
-            x = getattr(self, name)(x, style)
+            x = getattr(self, name)(x, style, norm)
             if i != last:
                 x = F.relu(x)
         return x  # pre-sigmoid
@@ -225,7 +267,8 @@ class Transformer(nn.Module):
     """(content [N,3,H,W] RGB in [0,1], style [N,100] or [1,100]) -> [N,3,H,W] in [0,1].
 
     Fully convolutional: any H, W >= 5; the output has exactly the input's H x W (see the
-    module docstring for the crop at sides not divisible by 4).
+    module docstring for the crop at sides not divisible by 4). ``norm``: a ``SharedNorm``
+    recording or replaying the norms' statistics (tiles); None: each norm its own.
     """
 
     def __init__(self) -> None:
@@ -234,12 +277,12 @@ class Transformer(nn.Module):
         self.residual = Residual()
         self.expand = Expand()
 
-    def forward(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def forward(self, content: torch.Tensor, style: torch.Tensor, norm: SharedNorm | None = None) -> torch.Tensor:
         h, w = content.shape[-2], content.shape[-1]
         style = style.reshape(style.shape[0], STYLE_DIM).to(content.dtype)
         x = self.contract(content)
-        x = self.residual(x, style)
-        x = self.expand(x, style)
+        x = self.residual(x, style, norm)
+        x = self.expand(x, style, norm)
         return torch.sigmoid(x[:, :, :h, :w])
 
 

@@ -1,9 +1,9 @@
-"""Training checkpoints: decoder, optimiser, grad scaler, RNG states and the run's settings.
+"""Training checkpoints: the network, optimiser, grad scaler, RNG states and the run's settings.
 
 A checkpoint is a plain ``torch.save`` dict of tensors, numbers and strings, so it loads with
-``weights_only=True``. The decoder sits under the key ``state_dict``: ``stylize weights
-import run/checkpoints/iter_0001000.pt --name NAME`` and ``stylize train --init FILE`` read a
-checkpoint as they read ``decoder.pth``. Written atomically.
+``weights_only=True``. The network (AdaIN's decoder, a johnson network) sits under the key
+``state_dict``: ``stylize weights import run/checkpoints/iter_0001000.pt --name NAME`` and
+``stylize train --init FILE`` read a checkpoint as they read ``decoder.pth``. Written atomically.
 """
 
 from __future__ import annotations
@@ -56,22 +56,26 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
+def save_checkpoint(path: Path, payload: dict[str, Any], fmt: str = FORMAT) -> Path:
+    """``fmt`` names what was trained (each training command has its own), so that one
+    command never resumes another's run."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:
-        torch.save({"format": FORMAT, **payload}, tmp)
+        torch.save({"format": fmt, **payload}, tmp)
     return path
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path, fmt: str = FORMAT) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - zip, pickle and torch errors alike: not a checkpoint
         raise UserError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+    if not isinstance(ckpt, dict) or not str(ckpt.get("format", "")).startswith("stylize-"):
         raise UserError(f"{path} is not a stylize training checkpoint")
+    if ckpt["format"] != fmt:
+        raise UserError(f"{path} is a checkpoint of another kind of training ({ckpt['format']}, expected {fmt})")
     return ckpt
 
 

@@ -23,16 +23,18 @@ class RunLog:
     so the file reads as one uninterrupted run.
     """
 
-    def __init__(self, run_dir: Path, start_iteration: int, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: Path, start_iteration: int, tensorboard: bool = True, columns: tuple[str, ...] = COLUMNS) -> None:
+        """``columns``: the CSV's (each training command logs its own losses)."""
         self.path = run_dir / "log.csv"
-        kept = _rows_up_to(self.path, start_iteration)
+        self.columns = columns
+        kept = _rows_up_to(self.path, start_iteration, columns)
         with atomic_output(self.path) as tmp:
             with open(tmp, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=COLUMNS)
+                w = csv.DictWriter(f, fieldnames=columns)
                 w.writeheader()
                 w.writerows(kept)
         self._file = open(self.path, "a", newline="")  # noqa: SIM115 - kept open for the run
-        self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS)
+        self._csv = csv.DictWriter(self._file, fieldnames=columns)
         self.tb = None
         self.tb_note = ""
         if tensorboard:
@@ -45,12 +47,13 @@ class RunLog:
                 self.tb_note = "TensorBoard logs skipped (pip install tensorboard to get them); the CSV log is written"
 
     def row(self, values: dict[str, float]) -> None:
-        self._csv.writerow({k: values.get(k, "") for k in COLUMNS})
+        self._csv.writerow({k: values.get(k, "") for k in self.columns})
         self._file.flush()
         if self.tb is not None:
             step = int(values["iteration"])
-            for key in ("loss", "loss_content", "loss_style", "lr", "it_per_s"):
-                self.tb.add_scalar(key, values[key], step)
+            for key in self.columns:
+                if (key.startswith("loss") or key in ("lr", "it_per_s")) and key in values:
+                    self.tb.add_scalar(key, values[key], step)
 
     def image(self, tag: str, grid: np.ndarray, step: int) -> None:
         if self.tb is not None:
@@ -62,7 +65,7 @@ class RunLog:
             self.tb.close()
 
 
-def _rows_up_to(path: Path, iteration: int) -> list[dict[str, str]]:
+def _rows_up_to(path: Path, iteration: int, columns: tuple[str, ...] = COLUMNS) -> list[dict[str, str]]:
     if not path.is_file() or iteration <= 0:
         return []
     rows = []
@@ -70,7 +73,7 @@ def _rows_up_to(path: Path, iteration: int) -> list[dict[str, str]]:
         for row in csv.DictReader(io.StringIO(f.read())):
             try:
                 if int(row["iteration"]) <= iteration and None not in row.values():
-                    rows.append({k: row.get(k, "") for k in COLUMNS})
+                    rows.append({k: row.get(k, "") for k in columns})
             except (KeyError, TypeError, ValueError):
                 continue  # a line cut short by a crash
     return rows

@@ -14,14 +14,9 @@ and the decoder of every checkpoint is written to the store as NAME (layout
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import signal
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +24,6 @@ import torch
 from tqdm import tqdm
 
 from stylize.runtime.errors import UserError
-from stylize.runtime.files import atomic_output
 from stylize.runtime.models import FAMILIES
 from stylize.runtime.store import Store, WeightsRecord
 from stylize.training.adain.net import SIZE_MULTIPLE, build_decoder, build_vgg
@@ -38,6 +32,7 @@ from stylize.training.train import distributed
 from stylize.training.train.data import CONTENT_STREAM, STYLE_STREAM, fixed_samples, make_loader, scan_images
 from stylize.training.train.logs import RunLog, sample_grid, save_grid
 from stylize.training.train.loss import VGGEncoder, adain_losses, stylize_batch
+from stylize.training.train.runner import TrainingLoop, TrainResult, ignore_sigint, lr_at, resolve_fixed
 
 DECODER_LAYOUT, VGG_LAYOUT = "adain_decoder", "adain_vgg"
 # Settings that shape the optimisation; a resumed run takes them from its checkpoint.
@@ -89,35 +84,11 @@ class TrainConfig:
     tensorboard: bool = True
 
 
-@dataclass
-class TrainResult:
-    run_dir: Path
-    iteration: int
-    checkpoint: Path | None
-    record: WeightsRecord | None
-    history: list[dict[str, float]] = field(default_factory=list)
-    interrupted: bool = False
-
-
-def lr_at(lr: float, lr_decay: float, step: int) -> float:
-    """pytorch-AdaIN's adjust_learning_rate: lr / (1 + lr_decay * iteration), 0-based."""
-    return lr / (1.0 + lr_decay * step)
+__all__ = ["TrainConfig", "TrainResult", "lr_at", "train"]
 
 
 def _resolve_fixed(cfg: TrainConfig, saved: dict[str, Any] | None) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    conflicts = []
-    for key, default in FIXED_DEFAULTS.items():
-        given = getattr(cfg, key)
-        if saved is None:
-            values[key] = default if given is None else given
-        else:
-            values[key] = saved[key]
-            if given is not None and given != saved[key]:
-                conflicts.append(f"{_FLAGS.get(key, '--' + key.replace('_', '-'))} {given} (the run has {saved[key]})")
-    if conflicts:
-        raise UserError("a resumed run keeps its settings; drop or fix " + ", ".join(conflicts))
-    return values
+    return resolve_fixed({key: getattr(cfg, key) for key in FIXED_DEFAULTS}, saved, FIXED_DEFAULTS, _FLAGS)
 
 
 def _validate(cfg: TrainConfig, fixed: dict[str, Any], iters: int) -> None:
@@ -137,7 +108,7 @@ def _validate(cfg: TrainConfig, fixed: dict[str, Any], iters: int) -> None:
             raise UserError(message)
 
 
-def _load_vgg(store: Store, name: str) -> tuple[WeightsRecord, torch.nn.Sequential]:
+def load_vgg(store: Store, name: str) -> tuple[WeightsRecord, torch.nn.Sequential]:
     """The VGG encoder from the store; never random weights."""
     from stylize.training.models import load_torch_state
 
@@ -174,34 +145,6 @@ def _source_tag(run_dir: Path) -> str:
     return f"stylize train, run {run_dir.resolve()}"
 
 
-class _StopFlag:
-    """First Ctrl-C: finish the iteration, save a checkpoint, stop. Second: abort at once."""
-
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self.set = False
-        self._say = say
-        self._previous: Any = None
-
-    def __enter__(self) -> _StopFlag:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.set = True
-        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
-        self._say("stopping after this iteration with a checkpoint (Ctrl-C again to abort at once)")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def _ignore_sigint(_worker_id: int) -> None:
-    """DataLoader workers leave Ctrl-C to the main process, which stops cleanly."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def train(cfg: TrainConfig, store: Store, say: Callable[[str], None] | None = None) -> TrainResult:
     """Run (or resume) a training run; see the module docstring for what it writes."""
     d = distributed.setup(cfg.device)
@@ -218,9 +161,12 @@ def _train(cfg: TrainConfig, store: Store, d: distributed.Dist, say: Callable[[s
     return trainer.run()
 
 
-class _Trainer:
+class _Trainer(TrainingLoop):
     """One session of a run: ``open_run`` (where it lives, start or resume, its settings),
-    ``prepare`` (weights, data, optimiser; the run folder), then ``run`` (the loop)."""
+    ``prepare`` (weights, data, optimiser; the run folder), then ``run`` (the shared loop,
+    ``training.train.runner``)."""
+
+    LOSSES = ("loss", "loss_content", "loss_style")
 
     def __init__(self, cfg: TrainConfig, store: Store, d: distributed.Dist, say: Callable[[str], None] | None) -> None:
         self.cfg, self.store, self.d, self._say = cfg, store, d, say
@@ -236,25 +182,7 @@ class _Trainer:
     # where the run lives, and whether it starts or resumes ----------------------------------
     def open_run(self) -> None:
         cfg = self.cfg
-        self.name = self.store.check_name(cfg.name)
-        self.run_dir = Path(cfg.run_dir).expanduser() if cfg.run_dir else self.store.root / "runs" / self.name
-        self.ckpt_dir = self.run_dir / "checkpoints"
-        existing = ckpt_io.list_checkpoints(self.ckpt_dir)
-        self.ckpt: dict[str, Any] | None = None
-        if cfg.resume:
-            if cfg.resume == "latest":
-                if not existing:
-                    raise UserError(f"nothing to resume: no checkpoints in {self.ckpt_dir}")
-                resume_path = existing[-1][1]
-            else:
-                resume_path = Path(cfg.resume).expanduser()
-            self.ckpt = ckpt_io.load_checkpoint(resume_path)
-            self.info(f"resuming from {resume_path} (iteration {self.ckpt['iteration']})")
-        elif existing:
-            raise UserError(
-                f"run folder {self.run_dir} already has checkpoints (latest: iteration {existing[-1][0]}); "
-                "pass --resume to continue that run, or choose another --name or --run-dir"
-            )
+        self.locate(self.store, cfg.name, cfg.run_dir, cfg.resume)
         saved = self.ckpt["config"] if self.ckpt else None
         self.fixed = _resolve_fixed(cfg, saved)
         self.iters = cfg.iters if cfg.iters is not None else int((saved or {}).get("iters", DEFAULT_ITERS))
@@ -273,10 +201,10 @@ class _Trainer:
     def prepare(self) -> None:
         cfg, store, fixed, d = self.cfg, self.store, self.fixed, self.d
         if store.weights(fixed["vgg"]) is None:
-            _load_vgg(store, fixed["vgg"])  # raises the missing-weights error before any slow work
+            load_vgg(store, fixed["vgg"])  # raises the missing-weights error before any slow work
         self.contents = scan_images(self.content_dir, "content folder")
         self.styles = scan_images(self.style_dir, "style folder")
-        self.vgg_record, vgg = _load_vgg(store, fixed["vgg"])
+        self.vgg_record, vgg = load_vgg(store, fixed["vgg"])
         if self.ckpt and self.ckpt["vgg"]["sha256"] != self.vgg_record.sha256:
             then, now = self.ckpt["vgg"]["sha256"][:12], self.vgg_record.sha256[:12]
             raise UserError(f"the VGG weights {fixed['vgg']!r} changed since this run started (sha256 {then} then, {now} now)")
@@ -311,7 +239,7 @@ class _Trainer:
         workers = cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 1) // d.world))
         common = dict(
             batch=fixed["batch"], load_size=fixed["load_size"], crop=fixed["size"], seed=fixed["seed"], start_step=self.start,
-            rank=d.rank, world=d.world, workers=workers, pin_memory=cuda, worker_init_fn=_ignore_sigint,
+            rank=d.rank, world=d.world, workers=workers, pin_memory=cuda, worker_init_fn=ignore_sigint,
         )  # fmt: skip
         self.content_loader = make_loader(self.contents, stream=CONTENT_STREAM, **common)
         self.style_loader = make_loader(self.styles, stream=STYLE_STREAM, **common)
@@ -341,12 +269,7 @@ class _Trainer:
         return decoder
 
     def _start_run_folder(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_output(self.run_dir / "config.json") as tmp:
-            tmp.write_text(json.dumps({**self.config, "vgg_sha256": self.vgg_record.sha256, "run_dir": str(self.run_dir.resolve())}, indent=2))
-        self.log = RunLog(self.run_dir, self.start, tensorboard=self.cfg.tensorboard)
-        if self.log.tb_note:
-            self.info(self.log.tb_note)
+        self.start_log({**self.config, "vgg_sha256": self.vgg_record.sha256}, self.cfg.tensorboard)
         size = self.fixed["size"]
         self.sample_inputs = (fixed_samples(self.contents, SAMPLE_PAIRS, size, size), fixed_samples(self.styles, SAMPLE_PAIRS, size, size))
         precision = "fp16 mixed precision" if self.amp else "float32"
@@ -406,58 +329,8 @@ class _Trainer:
         self.scaler.update()
         return lr, torch.stack([loss.detach(), loss_c.detach(), loss_s.detach()]).float(), failures
 
-    def run(self) -> TrainResult:
-        cfg, d, iters, start = self.cfg, self.d, self.iters, self.start
-        history: list[dict[str, float]] = []
-        pending: list[torch.Tensor] = []
-        failures = 0
-        interrupted = False
-        window = (start, time.perf_counter())
-        t0 = window[1]
-        bar = tqdm(total=iters, initial=start, unit="it", dynamic_ncols=True, disable=not (cfg.progress and d.main), desc="training")
+    def batches(self) -> Iterator[tuple[Any, Any]]:
+        """(content batch, style batch) pairs from the two loaders, for ever."""
         content_iter, style_iter = iter(self.content_loader), iter(self.style_loader)
-        stop = _StopFlag(self.info) if not d.enabled else None
-        try:
-            if stop:
-                stop.__enter__()
-            for step in range(start, iters):
-                lr, losses, failed = self.step(step, (next(content_iter), next(style_iter)))
-                failures += failed
-                pending.append(losses)
-                it = step + 1
-                stopping = bool(stop and stop.set)
-                row: dict[str, float] | None = None
-                if it % cfg.log_every == 0 or it == iters or stopping:
-                    means = distributed.mean_across(torch.stack(pending).mean(0), d).tolist()
-                    pending.clear()
-                    now = time.perf_counter()
-                    row = {
-                        "iteration": it, "lr": lr, "loss": means[0], "loss_content": means[1], "loss_style": means[2],
-                        "it_per_s": (it - window[0]) / max(now - window[1], 1e-9), "elapsed_s": now - t0, "decode_failures": failures,
-                    }  # fmt: skip
-                    window = (it, now)
-                    history.append(row)
-                    if not self.amp and not all(math.isfinite(v) for v in means):
-                        raise UserError(f"the loss is not finite at iteration {it}; lower --lr, or resume from an earlier checkpoint")
-                    if self.log is not None:
-                        self.log.row(row)
-                    bar.set_postfix(loss=f"{means[0]:.4g}", content=f"{means[1]:.4g}", style=f"{means[2]:.4g}", refresh=False)
-                bar.update(1)
-                if it % cfg.save_every == 0 or it == iters or stopping:
-                    self.save(it, row or (history[-1] if history else None))
-                if it % cfg.sample_every == 0 or it == iters:
-                    self.write_samples(it)
-                if stopping:
-                    interrupted = True
-                    break
-        finally:
-            if stop:
-                stop.__exit__()
-            bar.close()
-            del content_iter, style_iter  # shuts the DataLoader workers down
-            if self.log is not None:
-                self.log.close()
-        if failures:
-            self.info(f"{failures} samples failed to decode during training and were replaced by the next file")
-        end = history[-1]["iteration"] if history else start
-        return TrainResult(self.run_dir, int(end), self.last_ckpt, self.record, history=history, interrupted=interrupted)
+        while True:
+            yield next(content_iter), next(style_iter)

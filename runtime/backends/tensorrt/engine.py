@@ -11,6 +11,10 @@ per profile; its device buffers are allocated once per shape (``runner``).
 
 Frames: the stylizer graph takes and returns uint8 NHWC RGB, so ``stylize_uint8`` only copies
 bytes to and from the GPU; ``stylize`` rounds float frames to 8 bits on the way in.
+
+Tiled stills run ``norm_stats.onnx`` and ``stylize_tiled.onnx`` where they were exported, as
+ONNX Runtime does (written to the same graphs; unverified: no TensorRT here). One engine of
+the tiled stylizer serves every tile of a picture (``keys.first_use_profile``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from ...engine import Capabilities, Engine, to_uint8
 from ...errors import UserError
 from ...models import FAMILIES, ModelWeights
 from ...store import Store
-from .. import GRAPHS, missing_graphs
+from .. import GRAPHS, TILE_GRAPHS, missing_graphs
 from ..onnxruntime_backend import check_graph_file, check_graph_metadata
 from .build import build_engine, graph_inputs
 from .keys import (
@@ -113,8 +117,13 @@ class TensorRTEngine(Engine):
             )
         self.precision = meta["stylizer"].get("precision", "fp32")
         self.backend = f"tensorrt-{self.precision}"
-        self.capabilities = Capabilities(uint8_frames=True, device=f"cuda:{self.device_index}" if self.device_index else "cuda")
-        self._runners: dict[str, dict[Profile, TrtRunner]] = {g: {} for g in GRAPHS}
+        self._folder_arg = folder
+        tile_paths = {g: self.folder / f"{g}.onnx" for g in TILE_GRAPHS}
+        tiles = FAMILIES[weights.family].tile_multiple is not None and all(p.is_file() for p in tile_paths.values())
+        if tiles:
+            self.paths.update(tile_paths)  # checked on first use (``_tile_runner``)
+        self.capabilities = Capabilities(uint8_frames=True, device=f"cuda:{self.device_index}" if self.device_index else "cuda", tiles=tiles)
+        self._runners: dict[str, dict[Profile, TrtRunner]] = {g: {} for g in (*GRAPHS, *TILE_GRAPHS)}
         self._lock = threading.Lock()  # one execution context is not to be run from two threads at once
 
     # engines ----------------------------------------------------------------------------
@@ -157,6 +166,42 @@ class TensorRTEngine(Engine):
                 for runner in runners.values():
                     runner.close()
                 runners.clear()
+
+    # tiles ------------------------------------------------------------------------------
+    def tiles_refusal(self) -> str:
+        if FAMILIES[self.weights.family].tile_multiple is None:
+            return f"the {self.weights.family} model cannot stylise a picture in tiles; use --tile off and a size within --max-pixels"
+        return (
+            f"the graphs in {self.folder} were exported without the graphs of tiled stills ({' and '.join(f'{g}.onnx' for g in TILE_GRAPHS)}); "
+            f"export them again with `stylize export --model {self.weights.family}"
+            + (f" -o {self._folder_arg}`" if self._folder_arg else (" --fp16`" if self.precision == "fp16" else "`"))
+        )
+
+    def _tile_run(self, graph: str, shape: Shape3, **values: np.ndarray) -> np.ndarray:
+        """Run a tile graph (checked, as the others, before its first engine is built)."""
+        if not self.capabilities.tiles:
+            raise UserError(self.tiles_refusal())
+        with self._lock:
+            if graph not in self.onnx_sha256:
+                path = self.paths[graph]
+                self.onnx_sha256[graph] = check_graph_file(self.weights, path, self.folder.name, self._folder_arg)
+                meta, _ = graph_inputs(path)
+                check_graph_metadata(self.weights, graph, path, meta)
+            runner = self._runner(graph, shape)
+            out = runner({name: values[name] for name in runner.inputs})
+        return out[runner.outputs[0]]
+
+    def norm_stats(self, content: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+        x = np.ascontiguousarray(np.asarray(content, dtype=np.float32).transpose(2, 0, 1)[None])
+        vec = np.asarray(style, dtype=np.float32).reshape(1, *FAMILIES[self.weights.family].style_vector_shape)
+        return self._tile_run("norm_stats", (1, x.shape[2], x.shape[3]), content=x, style_vector=vec, alpha=np.array([alpha], np.float32))[0]
+
+    def stylize_tiles(self, tiles: np.ndarray, style: np.ndarray, alpha: float, stats: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(np.asarray(tiles, dtype=np.float32).transpose(0, 3, 1, 2))
+        vec = np.asarray(style, dtype=np.float32).reshape(1, *FAMILIES[self.weights.family].style_vector_shape)
+        feeds = {"frames": x, "style_vector": vec, "alpha": np.array([alpha], np.float32), "stats": np.asarray(stats, np.float32).reshape(1, -1)}
+        out = self._tile_run("stylize_tiled", x.shape[:1] + x.shape[2:], **feeds)
+        return np.ascontiguousarray(out.transpose(0, 2, 3, 1))
 
     # Engine -----------------------------------------------------------------------------
     def encode_style(self, style: np.ndarray) -> np.ndarray:

@@ -30,9 +30,14 @@ Shape3 = tuple[int, int, int]  # (batch, height, width)
 Profile = tuple[Shape3, Shape3, Shape3]  # (min, opt, max)
 
 # Style-image profiles: AdaIN styles have their shorter side at 512 (any aspect); Magenta's
-# are resized to 256x256.
-DEFAULT_STYLE_SHAPES = {"adain": "1x64x64:1x512x768:1x2048x2048", "magenta": "1x256x256:1x256x256:1x256x256"}
+# are resized to 256x256; a johnson network encodes no style image (its graph gives a constant).
+DEFAULT_STYLE_SHAPES = {
+    "adain": "1x64x64:1x512x768:1x2048x2048",
+    "magenta": "1x256x256:1x256x256:1x256x256",
+    "johnson": "1x16x16:1x16x16:1x16x16",
+}
 REBUILD = "rebuild it with `stylize build-engine`"
+TILE_MIN_SIDE = 16  # the smallest tile an engine of the tiled stylizer takes (export.onnx_export.MIN_SIDE)
 
 
 # ----------------------------------------------------------------------------- profiles
@@ -76,6 +81,8 @@ def first_use_profile(graph: str, family: str, shape: Shape3) -> Profile:
         default = parse_shapes(DEFAULT_STYLE_SHAPES[family], "style profile")
         if covers(default, shape):
             return default
+    if graph == "stylize_tiled":  # the first tile of a plan is its largest: one engine serves every tile
+        return (1, TILE_MIN_SIDE, TILE_MIN_SIDE), (n, h, w), (n, h, w)
     return (1, h, w), (n, h, w), (n, h, w)
 
 
