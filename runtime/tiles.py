@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from .budget import megapixels
+from .budget import DECODE_RATIO, decode_limit, megapixels
 from .engine import Engine
 from .errors import UserError
 from .images import resize
@@ -185,6 +185,20 @@ def tile_side(tile: str | int, width: int, height: int, max_pixels: int, family:
                 f"--tile {side}: tiles of {megapixels(side * side)} would exceed the memory budget (--max-pixels {max_pixels}); use a smaller --tile, or auto"
             )
     return None if width <= side and height <= side else side
+
+
+def check_tiled(width: int, height: int, max_pixels: int, what: str) -> None:
+    """UserError where a picture to be stylised in tiles is too large to hold whole. Tiles bound
+    the network's memory, but the picture and its result are held whole (float32 RGB each, and
+    the blend's weights): about what a decoded input costs a pixel, so a tiled picture may have
+    as many pixels as an input may (``budget.decode_limit``)."""
+    limit = decode_limit(max_pixels)
+    if width * height > limit:
+        raise UserError(
+            f"{what} at {width}x{height} = {megapixels(width * height)} would exceed the memory budget even in tiles "
+            f"(--max-pixels {max_pixels} lets a tiled picture have {megapixels(limit)}, {DECODE_RATIO}x); use a smaller "
+            f"--size, or raise the limit with --max-pixels {-(-width * height // DECODE_RATIO)}"
+        )
 
 
 def thumbnail(content: np.ndarray, pixels: int) -> np.ndarray:

@@ -48,7 +48,7 @@ from stylize.runtime.sizing import scaled
 from stylize.runtime.stills import fit_mask, stylize_still
 from stylize.runtime.store import Store
 from stylize.runtime.style_cache import StyleCache
-from stylize.runtime.tiles import in_bands, sample, tile_side
+from stylize.runtime.tiles import check_tiled, in_bands, sample, tile_side
 from stylize.runtime.video.containers import output_format
 from stylize.runtime.video.convert import check_budget, check_request, convert_video
 from stylize.runtime.video.reader import iter_frames
@@ -270,6 +270,8 @@ class Stylizer:
         tiles = tile_side(tile, *scaled(w0, h0, side), max_pixels, self.family, what)  # None: whole
         if tiles is None:
             check_pixels(*scaled(w0, h0, side), max_pixels, what, hint="a smaller --size" + (", --tile auto" if tile == "off" else ""))
+        else:
+            check_tiled(*scaled(w0, h0, side), max_pixels, what)
         rgb = resize_shorter_side(picture.rgb, side)
         h, w = rgb.shape[:2]
         if size == "auto" and (h, w) != (h0, w0):

@@ -207,9 +207,24 @@ def test_a_30000x1_image_at_size_128(magenta_store: Path, tmp_path: Path, monkey
     wide = tmp_path / "wide.png"
     PILImage.new("RGB", (30000, 1), (200, 100, 50)).save(wide)
     no_engine(monkeypatch)
-    code, _, err = run_cli(capsys, "--home", magenta_store, "image", wide, "--style", STYLE, "--size", "128", "-q", "-o", tmp_path / "o.png")
+    code, _, err = run_cli(capsys, "--home", magenta_store, "image", wide, "--style", STYLE, "--size", "128", "--tile", "off", "-q", "-o", tmp_path / "o.png")
     assert code == 2
     _refused_for_memory(one_line_error(err), "3840000x128 = 491.5 MP")
+    assert files_in(tmp_path) == {"wide.png"}
+
+
+def test_a_still_too_large_even_for_tiles(magenta_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+    """Tiles bound the network's memory, not the picture's: a still whose result could not be
+    held whole (more than 32x the budget) is refused before a model loads, --tile auto or not."""
+    wide = tmp_path / "wide.png"
+    PILImage.new("RGB", (30000, 1), (200, 100, 50)).save(wide)
+    _over_default(30_000 * 1024 * 1024 // 32)
+    no_engine(monkeypatch)
+    code, _, err = run_cli(capsys, "--home", magenta_store, "image", wide, "--style", STYLE, "--size", "1024", "-q", "-o", tmp_path / "o.png")
+    assert code == 2
+    line = one_line_error(err)
+    _refused_for_memory(line, "30720000x1024 = ")
+    assert "even in tiles" in line
     assert files_in(tmp_path) == {"wide.png"}
 
 
@@ -219,7 +234,7 @@ def test_a_huge_size(magenta_store: Path, tmp_path: Path, monkeypatch: pytest.Mo
     which this store does not even hold)."""
     no_engine(monkeypatch)
     argv = {
-        "image": ["image", PHOTO, "-o", tmp_path / "o.png"],
+        "image": ["image", PHOTO, "--tile", "off", "-o", tmp_path / "o.png"],  # auto: tiled (test_a_still_too_large_even_for_tiles)
         "paint": ["paint", PHOTO, "-o", tmp_path / "o.png"],
         "video": ["video", SHORT, "-o", tmp_path / "o.mp4"],
         "live": ["live", "--camera", SHORT, "--no-window", "--record", tmp_path / "o.mp4"],
