@@ -51,7 +51,7 @@ from stylize.training.train.data import CONTENT_STREAM, fixed_samples, make_load
 from stylize.training.train.logs import sample_grid, save_grid
 from stylize.training.train.loop import load_vgg
 from stylize.training.train.loss import VGGEncoder
-from stylize.training.train.runner import TrainingLoop, TrainResult, ignore_sigint, lr_at, resolve_fixed
+from stylize.training.train.runner import SessionOptions, TrainingLoop, TrainResult, ignore_sigint, lr_at, resolve_fixed, session_checks
 
 FORMAT = "stylize-johnson-train/1"
 LOSSES = ("auto", "perceptual", "teacher")
@@ -86,7 +86,7 @@ LOG_COLUMNS = {
 
 
 @dataclass
-class StyleTrainConfig:
+class StyleTrainConfig(SessionOptions):  # and the session's options
     styles: list[str] | None = None  # the style image, or several for an equal mix (a resumed run: its own)
     content: str | None = None  # a folder of content images (a resumed run: its own)
     name: str = "johnson-trained"
@@ -112,17 +112,6 @@ class StyleTrainConfig:
     seed: int | None = None
     vgg: str | None = None
     style_size: int | None = None
-    # free to change between sessions of a run
-    save_every: int = 1000
-    sample_every: int = 1000
-    log_every: int = 10
-    keep: int = 3
-    workers: int | None = None
-    device: str = "auto"
-    amp: bool | None = None  # None: on for CUDA
-    overwrite: bool = False
-    progress: bool = True
-    tensorboard: bool = True
 
 
 def train_style(cfg: StyleTrainConfig, store: Store, say: Callable[[str], None] | None = None) -> TrainResult:
@@ -148,10 +137,8 @@ def _validate(cfg: StyleTrainConfig, fixed: dict[str, Any], iters: int) -> None:
         (fixed["load_size"] >= fixed["size"], "--load-size must be at least --crop-size (crops are cut from the resized image)"),
         (fixed["lr"] > 0 and fixed["lr_decay"] >= 0, "--lr must be positive and --lr-decay not negative"),
         (min(fixed[k] for k in ("pixel_weight", "feature_weight", "content_weight", "style_weight", "tv_weight")) >= 0, "loss weights must not be negative"),
-        (cfg.save_every >= 1 and cfg.sample_every >= 1 and cfg.log_every >= 1, "--save-every, --sample-every and --log-every must be at least 1"),
-        (cfg.keep >= 0, "--keep must be 0 (keep all) or more"),
-        (cfg.workers is None or cfg.workers >= 0, "--workers must not be negative"),
         (cfg.max_seconds is None or cfg.max_seconds > 0, "--max-minutes must be positive"),
+        *session_checks(cfg),
     ]
     for ok, message in checks:
         if not ok:

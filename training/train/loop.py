@@ -32,7 +32,7 @@ from stylize.training.train import distributed
 from stylize.training.train.data import CONTENT_STREAM, STYLE_STREAM, fixed_samples, make_loader, scan_images
 from stylize.training.train.logs import RunLog, sample_grid, save_grid
 from stylize.training.train.loss import VGGEncoder, adain_losses, stylize_batch
-from stylize.training.train.runner import TrainingLoop, TrainResult, ignore_sigint, lr_at, resolve_fixed
+from stylize.training.train.runner import SessionOptions, TrainingLoop, TrainResult, ignore_sigint, lr_at, resolve_fixed, session_checks
 
 DECODER_LAYOUT, VGG_LAYOUT = "adain_decoder", "adain_vgg"
 # Settings that shape the optimisation; a resumed run takes them from its checkpoint.
@@ -53,7 +53,7 @@ DEFAULT_ITERS = 160_000  # the paper's and pytorch-AdaIN's
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(SessionOptions):  # and the session's options
     content: str | None = None
     style: str | None = None
     iters: int | None = None  # None: 160000 for a new run, the run's own for a resumed one
@@ -71,17 +71,6 @@ class TrainConfig:
     content_weight: float | None = None
     seed: int | None = None
     vgg: str | None = None
-    # free to change between sessions of a run
-    save_every: int = 1000
-    sample_every: int = 1000
-    log_every: int = 10
-    keep: int = 3
-    workers: int | None = None
-    device: str = "auto"
-    amp: bool | None = None  # None: on for CUDA
-    overwrite: bool = False
-    progress: bool = True
-    tensorboard: bool = True
 
 
 __all__ = ["TrainConfig", "TrainResult", "lr_at", "train"]
@@ -99,9 +88,7 @@ def _validate(cfg: TrainConfig, fixed: dict[str, Any], iters: int) -> None:
         (fixed["load_size"] >= fixed["size"], "--load-size must be at least --crop-size (crops are cut from the resized image)"),
         (fixed["lr"] > 0 and fixed["lr_decay"] >= 0, "--lr must be positive and --lr-decay not negative"),
         (fixed["style_weight"] >= 0 and fixed["content_weight"] >= 0, "loss weights must not be negative"),
-        (cfg.save_every >= 1 and cfg.sample_every >= 1 and cfg.log_every >= 1, "--save-every, --sample-every and --log-every must be at least 1"),
-        (cfg.keep >= 0, "--keep must be 0 (keep all) or more"),
-        (cfg.workers is None or cfg.workers >= 0, "--workers must not be negative"),
+        *session_checks(cfg),
     ]
     for ok, message in checks:
         if not ok:

@@ -34,6 +34,32 @@ from stylize.training.train import distributed
 from stylize.training.train.logs import COLUMNS, RunLog
 
 
+@dataclass(kw_only=True)
+class SessionOptions:
+    """What a run's settings leave free to change from one session to the next, the same for
+    every training command (``stylize train``, ``stylize train-style``)."""
+
+    save_every: int = 1000
+    sample_every: int = 1000
+    log_every: int = 10
+    keep: int = 3
+    workers: int | None = None
+    device: str = "auto"
+    amp: bool | None = None  # None: on for CUDA
+    overwrite: bool = False
+    progress: bool = True
+    tensorboard: bool = True
+
+
+def session_checks(opts: SessionOptions) -> list[tuple[bool, str]]:
+    """(holds, the one line if not) for ``SessionOptions``, beside each command's own checks."""
+    return [
+        (opts.save_every >= 1 and opts.sample_every >= 1 and opts.log_every >= 1, "--save-every, --sample-every and --log-every must be at least 1"),
+        (opts.keep >= 0, "--keep must be 0 (keep all) or more"),
+        (opts.workers is None or opts.workers >= 0, "--workers must not be negative"),
+    ]
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
