@@ -55,13 +55,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--name", default="adain-trained", help="store name of the trained decoder (default adain-trained)")
     run.add_argument("--run-dir", type=Path, metavar="DIR", help="checkpoints, logs and samples (default STORE/runs/NAME)")
     run.add_argument("--resume", nargs="?", const="latest", metavar="CKPT", help="continue the run from its newest checkpoint, or from CKPT")
+    add_session_options(run)
+    p.set_defaults(func=run_train)
+
+
+def add_session_options(run: argparse._ArgumentGroup) -> None:
+    """The options a run may change from one session to the next (``runner.SessionOptions``),
+    for every training command."""
     run.add_argument("--save-every", type=arg_type(integer_in(1), "save_every"), default=1000, metavar="N", help="checkpoint every N iterations (default 1000)")
     run.add_argument("--sample-every", type=arg_type(integer_in(1), "sample_every"), default=1000, metavar="N", help="sample grid every N iterations (default 1000)")
     run.add_argument("--log-every", type=arg_type(integer_in(1), "log_every"), default=10, metavar="N", help="CSV/TensorBoard row every N iterations (default 10)")
     run.add_argument("--keep", type=arg_type(integer_in(0), "keep"), default=3, metavar="N", help="keep the newest N checkpoints, 0 keeps all (default 3)")
     run.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="fp16 mixed precision (default: on with CUDA)")
     run.add_argument("--overwrite", action="store_true", help="replace store weights called NAME that another run or import wrote")
-    p.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
