@@ -47,7 +47,8 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -83,6 +84,7 @@ WORK_VERSION = 1  # part of the work key: a later layout of segments never resum
 RAY_RETRIES = 3  # Ray's own: a segment task raising, an actor process restarted
 DRIVER_TRIES = 2  # a segment that still fails after Ray's retries is given to an actor this many times in all
 PROGRESS_EVERY_S = 0.5
+WAIT_TICK_S = 0.1  # the driver's loop: the longest it waits before looking at everything again
 WAIT_NOTE_S = 30.0  # no worker ready after this long: a note says what the run waits for
 
 
@@ -615,7 +617,7 @@ class _Run:
             for item in self.inputs:
                 self._join_if_done(item)
             while self._busy() or starting:
-                ready, _ = ray.wait([*starting, *self.inflight], num_returns=1, timeout=0.1)
+                ready = self._wait([*starting, *self.inflight])
                 for ref in ready:
                     if ref in starting:
                         self._started(ref, starting.pop(ref), idle, workers)
@@ -653,6 +655,20 @@ class _Run:
                     ray.kill(w)
         self.report.workers = sum(n.workers for n in self.nodes.values())
         self.report.nodes = sorted(self.nodes.values(), key=lambda n: n.node)
+
+    def _wait(self, refs: list[Any]) -> list[Any]:
+        """The refs ready within a tick; with none to wait on, a tick spent waiting on the joins
+        (``ray.wait`` on no refs returns at once, and a loop spinning on it starves the join
+        thread of the interpreter)."""
+        if refs:
+            ready, _ = self.ray.wait(refs, num_returns=1, timeout=WAIT_TICK_S)
+            return list(ready)
+        joins = [i.joining for i in self.inputs if i.joining is not None]
+        if joins:
+            futures_wait(joins, timeout=WAIT_TICK_S, return_when=FIRST_COMPLETED)
+        else:
+            time.sleep(WAIT_TICK_S)
+        return []
 
     def inputs_by_index(self, index: int) -> _Input:
         return next(i for i in self.inputs if i.index == index)
