@@ -11,8 +11,11 @@ after the YUV 4:2:0 round trip, and comparing them compares what was stylised.
 
 - ``single_on``, ``single_off``: ``stylize video`` on this machine, the stabiliser on and off;
 - ``ray1_on``, ``ray2_on``: ``--ray`` on a local Ray started with 1 and 2 CPUs (one worker per
-  CPU), the stabiliser on; ``speedup`` = ray1 seconds / ray2 seconds (each from the call to the
-  written output, the workers' start included, Ray's own start not);
+  CPU), the stabiliser on, each run confined to that many cores (Ray's ``num_cpus`` reserves
+  CPUs but does not confine a worker's threads: one worker alone would use both cores);
+  ``speedup`` = ray1 seconds / ray2 seconds (each from the call to the written output, the
+  workers' start included, Ray's own start not); ``against_single`` = single_on seconds /
+  ray2_on seconds, the cluster against one machine's conversion, both on every core;
 - ``ray2_off``: ``--ray`` with 2 workers, the stabiliser off: ``identical_off`` says whether its
   frames are the single run's, bit for bit;
 - ``psnr_on``: ray2_on's frames against single_on's (PSNR of all pixels together, and the
@@ -150,7 +153,8 @@ _CONVERT = textwrap.dedent(
         s.video(clip, output, style, **common)
         print(json.dumps({"seconds": time.perf_counter() - t0}))
     else:
-        import ray
+        import os, ray
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:int(cpus)])  # Ray's processes inherit it
         ray.init(num_cpus=int(cpus), include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         t0 = time.perf_counter()
         report = s.videos([clip], [output], style, ray="local", segment=float(segment), **common)
@@ -200,6 +204,7 @@ def run(frames: int, side: int, segment: float, keyint: int, folder: Path) -> di
         )
     result["runs"] = runs
     result["speedup"] = runs["ray1_on"]["seconds"] / runs["ray2_on"]["seconds"]
+    result["against_single"] = {t: runs[f"single_{t}"]["seconds"] / runs[f"ray2_{t}"]["seconds"] for t in ("on", "off")}
 
     inputs = decoded(clip)
     single_on, ray_on = decoded(folder / "single_on.mp4"), decoded(folder / "ray2_on.mp4")
@@ -235,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     b = result["border"]["ray2_on"]
     print(
-        f"speedup (2 workers against 1): {result['speedup']:.2f}x; border/inside warping error {b['ratio']:.3f} "
+        f"speedup (2 workers against 1): {result['speedup']:.2f}x; against one machine: {result['against_single']['on']:.2f}x "
+        f"(stabiliser off: {result['against_single']['off']:.2f}x); border/inside warping error {b['ratio']:.3f} "
         f"({b['border_pairs']} border pairs); PSNR with the stabiliser {result['psnr_on']['all_db']:.1f} dB "
         f"(worst frame {result['psnr_on']['worst_frame_db']:.1f}); off identical: {result['identical_off']}; "
         f"timing: {result['same_timing']}"

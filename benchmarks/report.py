@@ -241,7 +241,8 @@ def cluster_section(path: Path) -> str:
         f"{clip['fps']:g} fps, a keyframe every {clip['keyint']}, {clip['audio']}; Magenta, torch on the CPU, crf 0 (lossless, so "
         f"decoded frames are the stylised ones); {seg['count']} segments of {seg['seconds']:g} s, {seg['warmup_frames']} frames of "
         "warm-up before each but the first. Seconds from the call to the written output (Ray's own start not counted, the "
-        "workers' start counted); a local Ray with one CPU per worker.",
+        "workers' start counted); a local Ray with one CPU per worker"
+        + (", each Ray run confined to as many cores as it has workers." if "against_single" in r else "."),
         "",
         "| run | workers | seconds | fps |",
         "|---|---|---|---|",
@@ -255,6 +256,11 @@ def cluster_section(path: Path) -> str:
         "| measure | value | target |",
         "|---|---|---|",
         f"| speedup, 2 workers against 1 | {r['speedup']:.2f}x | about 1.8x |",
+        *(
+            [f"| 2 workers against one machine's conversion, stabiliser on / off | {r['against_single']['on']:.2f}x / {r['against_single']['off']:.2f}x | - |"]
+            if "against_single" in r
+            else []
+        ),
         f"| warping error across segment borders / inside segments ({ray_on['border_pairs']} border pairs) | {ray_on['ratio']:.3f} "
         f"(one machine, the same pairs: {single_on['ratio']:.3f}) | at most 1.1 |",
         f"| PSNR, stabiliser on, against one machine | {r['psnr_on']['all_db']:.1f} dB (worst frame {r['psnr_on']['worst_frame_db']:.1f} dB) | at least 40 dB |",

@@ -27,7 +27,6 @@ network's forward and backward passes, so it is not worth a cache.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,21 +223,7 @@ class StyleTrainer(TrainingLoop):
                 self.net.deconv3.conv2d.bias.fill_(PIXEL_SCALE / 2)
         self.info(self.contents.describe("content"))
         cuda = device.type == "cuda"
-        self.amp = cuda if cfg.amp is None else cfg.amp
-        if self.amp and not cuda:
-            raise UserError("mixed precision (--amp) needs CUDA; on the CPU training runs in float32")
-        if cuda:
-            torch.backends.cudnn.benchmark = True
-        self.net.to(device).train()
-        self.model = distributed.wrap(self.net, d)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=fixed["lr"])
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        if self.ckpt:
-            self.optimizer.load_state_dict(self.ckpt["optimizer"])
-            if self.ckpt.get("scaler"):
-                self.scaler.load_state_dict(self.ckpt["scaler"])
-            ckpt_io.set_rng_state(self.ckpt["rng"])
-        workers = cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 1) // d.world))
+        workers = self.optimise(self.net, fixed["lr"])
         self.loader = make_loader(
             self.contents, batch=fixed["batch"], load_size=fixed["load_size"], crop=fixed["size"], seed=fixed["seed"],
             stream=CONTENT_STREAM, start_step=self.start, rank=d.rank, world=d.world, workers=workers, pin_memory=cuda,

@@ -14,7 +14,6 @@ and the decoder of every checkpoint is written to the store as NAME (layout
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,22 +207,8 @@ class _Trainer(TrainingLoop):
 
         self.device = device = d.device
         cuda = device.type == "cuda"
-        self.amp = cuda if cfg.amp is None else cfg.amp
-        if self.amp and not cuda:
-            raise UserError("mixed precision (--amp) needs CUDA; on the CPU training runs in float32")
-        if cuda:
-            torch.backends.cudnn.benchmark = True
+        workers = self.optimise(self.decoder, fixed["lr"])
         self.encoder = VGGEncoder(vgg).to(device)
-        self.decoder.to(device).train()
-        self.model = distributed.wrap(self.decoder, d)
-        self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=fixed["lr"])
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        if self.ckpt:
-            self.optimizer.load_state_dict(self.ckpt["optimizer"])
-            if self.ckpt.get("scaler"):
-                self.scaler.load_state_dict(self.ckpt["scaler"])
-            ckpt_io.set_rng_state(self.ckpt["rng"])
-        workers = cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 1) // d.world))
         common = dict(
             batch=fixed["batch"], load_size=fixed["load_size"], crop=fixed["size"], seed=fixed["seed"], start_step=self.start,
             rank=d.rank, world=d.world, workers=workers, pin_memory=cuda, worker_init_fn=ignore_sigint,

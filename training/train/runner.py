@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -173,6 +174,30 @@ class TrainingLoop:
         self.log = RunLog(self.run_dir, self.start, tensorboard=tensorboard, columns=columns)
         if self.log.tb_note:
             self.info(self.log.tb_note)
+
+    def optimise(self, module: torch.nn.Module, lr: float) -> int:
+        """Make ``module`` the one trained: on the device, wrapped for DDP (``self.model``), with
+        Adam (``self.optimizer``) and the AMP scaler (``self.scaler``; ``cfg.amp`` None: AMP on
+        CUDA), their states and the random state restored from ``self.ckpt`` when resuming.
+        Returns the data loader's worker count (``cfg.workers``, else up to 4 per process)."""
+        cfg, d = self.cfg, self.d
+        cuda = d.device.type == "cuda"
+        self.amp = cuda if cfg.amp is None else cfg.amp
+        if self.amp and not cuda:
+            raise UserError("mixed precision (--amp) needs CUDA; on the CPU training runs in float32")
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+        module.to(d.device).train()
+        self.model = distributed.wrap(module, d)
+        self.optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        ckpt = getattr(self, "ckpt", None)
+        if ckpt:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if ckpt.get("scaler"):
+                self.scaler.load_state_dict(ckpt["scaler"])
+            ckpt_io.set_rng_state(ckpt["rng"])
+        return cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 1) // d.world))
 
     def batches(self) -> Iterator[Any]:
         raise NotImplementedError
