@@ -54,7 +54,7 @@ DATA = SHARED / "data"
 STYLE = DATA / "styles" / "msgnet21__starry_night.jpg"
 MAGENTA_FILES = ("style_predict_int8_256.tflite", "style_transfer_fp16_384.tflite")
 # The distillation recipe for a 2-core CPU: small crops, many steps, Adam with a decaying rate.
-RECIPE: dict[str, Any] = {"size": 128, "load_size": 384, "batch": 4, "lr": 2e-3, "pixel_weight": 1.0, "feature_weight": 0.01, "seed": 0}
+RECIPE: dict[str, Any] = {"size": 128, "load_size": 384, "batch": 4, "lr": 1e-3, "pixel_weight": 1.0, "feature_weight": 0.01, "seed": 0}
 LR_FALL = 5.0  # the learning rate ends at lr / LR_FALL at the iteration the budget is expected to reach
 TARGETS = {"psnr_db": 25.0, "speedup_default": 1.5, "speedup_half": 3.0, "fp16_psnr_db": 40.0}
 WIDTHS = {"default": DEFAULT_WIDTH, "half": DEFAULT_WIDTH // 2, "quarter": DEFAULT_WIDTH // 4}
