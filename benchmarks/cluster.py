@@ -48,8 +48,7 @@ from typing import Any
 import av
 import numpy as np
 
-from stylize.benchmarks.machine import describe, slug
-from stylize.runtime.files import atomic_output
+from stylize.benchmarks.machine import describe, results_folder, write_results
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared"
@@ -246,12 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(worst frame {result['psnr_on']['worst_frame_db']:.1f}); off identical: {result['identical_off']}; "
         f"timing: {result['same_timing']}"
     )
-    folder = args.out or HERE / "results" / slug(result["machine"])
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "cluster.json"
-    with atomic_output(path) as tmp_path:
-        tmp_path.write_text(json.dumps(result, indent=1, default=float))
-    print(f"results: {path}")
+    print(f"results: {write_results(result, args.out or results_folder(result['machine']), 'cluster')}")
     return 0
 
 

@@ -25,7 +25,6 @@ from ``../shared/weights/magenta``. Results: ``benchmarks/results/MACHINE/johnso
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -37,9 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from stylize.benchmarks.machine import describe, slug
+from stylize.benchmarks.machine import describe, results_folder, write_results
 from stylize.runtime.errors import UserError
-from stylize.runtime.files import atomic_output
 from stylize.runtime.images import load_image, resize, resize_shorter_side, save_image
 from stylize.runtime.models import ModelWeights, find_weights, prepare_style
 from stylize.runtime.store import Store
@@ -283,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     parts = set(args.parts.split(","))
     machine = describe()
-    out = args.out or HERE / "results" / slug(machine)
+    out = args.out or results_folder(machine)
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -315,11 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         result["fp16"] = fp16(store, judge, names)
         for row in result["fp16"]:
             say(f"{row['model']} width {row['width']} ({row['weights']}): FP16 against FP32 {row['psnr_db']} dB (the lowest of the held-back photos)")
-    path = out / "johnson.json"
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
-    say(f"results: {path}")
+    say(f"results: {write_results(result, out, 'johnson')}")
     return 0
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
 import re
 import socket
+from pathlib import Path
 
 
 def _cpu_model() -> str:
@@ -78,3 +80,22 @@ def slug(info: dict[str, object]) -> str:
     text = re.sub(r"\((r|tm)\)|@.*$", "", str(base), flags=re.IGNORECASE)
     name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:50]
     return name if isinstance(gpu, dict) else f"{name}-{info['cores']}c"
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def results_folder(info: dict[str, object]) -> Path:
+    """``benchmarks/results/MACHINE``: where a machine's results are kept."""
+    return RESULTS / slug(info)
+
+
+def write_results(result: dict[str, object], folder: Path, name: str) -> Path:
+    """``folder/NAME.json`` (the folder made where missing), written atomically."""
+    from stylize.runtime.files import atomic_output
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=1, default=float))
+    return path

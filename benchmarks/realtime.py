@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import statistics
 import subprocess
@@ -38,9 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from stylize.benchmarks.machine import describe, slug
+from stylize.benchmarks.machine import describe, results_folder, write_results
 from stylize.runtime.cores import cpu_cores
-from stylize.runtime.files import atomic_output
 
 SCHEMA = "stylize-realtime/1"
 HERE = Path(__file__).resolve().parent
@@ -319,11 +317,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def save(result: dict[str, Any], folder: Path, name: str = "realtime") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.json"
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=1, default=float))
-    return path
+    return write_results(result, folder, name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     result = cpu_run(args.rounds)
     print(table(result))
-    print(f"results: {save(result, args.out or HERE / 'results' / slug(result['machine']))}")
+    print(f"results: {save(result, args.out or results_folder(result['machine']))}")
     return 0
 
 

@@ -13,7 +13,6 @@ The JSON schema is documented in benchmarks/README.md.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import statistics
@@ -27,9 +26,8 @@ import numpy as np
 from tqdm import tqdm
 
 from stylize.benchmarks.flops import frame_flops
-from stylize.benchmarks.machine import describe
+from stylize.benchmarks.machine import describe, write_results
 from stylize.benchmarks.weights import weights_for
-from stylize.runtime.files import atomic_output
 from stylize.runtime.models import prepare_style
 from stylize.runtime.store import Store
 
@@ -486,8 +484,5 @@ def plot(result: dict[str, object], path: Path) -> Path | None:
 
 def save(result: dict[str, object], folder: Path, name: str) -> tuple[Path, Path | None]:
     """``folder/name.json`` and, where matplotlib is installed, ``folder/name.png``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    json_path = folder / f"{name}.json"
-    with atomic_output(json_path) as tmp:
-        tmp.write_text(json.dumps(result, indent=1, default=float))
+    json_path = write_results(result, folder, name)
     return json_path, plot(result, json_path.with_suffix(".png"))

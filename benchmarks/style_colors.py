@@ -22,7 +22,6 @@ sliced Wasserstein distance between the pixels' RGB distributions (64 directions
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -30,9 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from stylize.benchmarks.machine import describe, slug
+from stylize.benchmarks.machine import describe, results_folder, write_results
 from stylize.runtime.color import ColorTransfer, _sqrtm, color_stats
-from stylize.runtime.files import atomic_output
 from stylize.runtime.images import load_image
 
 HERE = Path(__file__).resolve().parent
@@ -133,12 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     print("mean over pairs (moments, swd x100, moved x255):")
     for k, v in result["mean"].items():
         print(f"  {k:12s} {v['moments']:.3f}  {v['swd']:.2f}  {v['moved']:.1f}")
-    folder = args.out or HERE / "results" / slug(result["machine"])
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "style_colors.json"
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=1, default=float))
-    print(f"results: {path}")
+    print(f"results: {write_results(result, args.out or results_folder(result['machine']), 'style_colors')}")
     return 0
 
 

@@ -37,7 +37,6 @@ statistics side by side) into ``--out`` (default benchmarks/results/MACHINE/).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from stylize.benchmarks.machine import describe, slug
+from stylize.benchmarks.machine import describe, results_folder, write_results
 from stylize.benchmarks.temporal_eval import DATA, build_engines
 from stylize.runtime.files import atomic_output
 from stylize.runtime.images import load_image, resize
@@ -367,12 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-onnx", action="store_true", help="no ONNX Runtime comparison (it exports the Magenta graphs)")
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/MACHINE)")
     args = p.parse_args(argv)
-    args.out = args.out or HERE / "results" / slug(describe())
+    args.out = args.out or results_folder(describe())
     result = run(args)
-    path = args.out / "tiles.json"
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=1, default=float))
-    print(f"results: {path}")
+    print(f"results: {write_results(result, args.out, 'tiles')}")
     return 0
 
 

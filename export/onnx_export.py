@@ -147,39 +147,23 @@ def _metadata(graph: str, weights: WeightsIdentity, precision: str, frames: str,
         "opset": str(OPSET),
         "exporter": _exporter_version(),
     }
+    float_in = {"input_layout": "NCHW", "input_dtype": "float32", "value_range": "0..1"}
+    float_frames = {**float_in, "output_layout": "NCHW", "output_dtype": "float32", "output_value_range": "0..1 nominal, not clipped"}
     if graph in TILE_GRAPHS:
         stats = {"stats_size": str(stats_size)}
         if graph == "norm_stats":
             io = {
-                "input_layout": "NCHW",
-                "input_dtype": "float32",
-                "value_range": "0..1",
+                **float_in,
                 "output_layout": "normalisation statistics",
                 "output_dtype": "float32",
                 "output_value_range": "unbounded",
                 "shape_rule": f"content batch 1, H, W >= {MIN_SIDE} (the whole picture, reduced); stats [1, {stats_size}]",
             }
         else:
-            io = {
-                "input_layout": "NCHW",
-                "input_dtype": "float32",
-                "value_range": "0..1",
-                "output_layout": "NCHW",
-                "output_dtype": "float32",
-                "output_value_range": "0..1 nominal, not clipped",
-                "shape_rule": f"output N x H x W = input N x H x W (tiles); style_vector batch 1; stats [1, {stats_size}] from norm_stats",
-            }
+            io = {**float_frames, "shape_rule": f"output N x H x W = input N x H x W (tiles); style_vector batch 1; stats [1, {stats_size}] from norm_stats"}
         return {**common, **io, **stats}
     if graph == "style_encoder":
-        io = {
-            "input_layout": "NCHW",
-            "input_dtype": "float32",
-            "value_range": "0..1",
-            "output_layout": "style vector",
-            "output_dtype": "float32",
-            "output_value_range": "unbounded",
-            "shape_rule": f"any N; H, W >= {MIN_SIDE}",
-        }
+        io = {**float_in, "output_layout": "style vector", "output_dtype": "float32", "output_value_range": "unbounded", "shape_rule": f"any N; H, W >= {MIN_SIDE}"}
     elif frames == "uint8-nhwc":
         io = {
             "input_layout": "NHWC",
@@ -191,15 +175,7 @@ def _metadata(graph: str, weights: WeightsIdentity, precision: str, frames: str,
             "shape_rule": "output N x H x W = input N x H x W (network output cropped); style_vector batch 1",
         }
     else:
-        io = {
-            "input_layout": "NCHW",
-            "input_dtype": "float32",
-            "value_range": "0..1",
-            "output_layout": "NCHW",
-            "output_dtype": "float32",
-            "output_value_range": "0..1 nominal, not clipped",
-            "shape_rule": "output N x H x W = input N x H x W (network output cropped); style_vector batch 1",
-        }
+        io = {**float_frames, "shape_rule": "output N x H x W = input N x H x W (network output cropped); style_vector batch 1"}
     return {**common, **io}
 
 

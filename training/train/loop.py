@@ -127,10 +127,6 @@ def load_init(store: Store, spec: str) -> tuple[dict[str, torch.Tensor], str]:
     return state, f"store {spec} (sha256 {record.sha256[:12]})"
 
 
-def _source_tag(run_dir: Path) -> str:
-    return f"stylize train, run {run_dir.resolve()}"
-
-
 def train(cfg: TrainConfig, store: Store, say: Callable[[str], None] | None = None) -> TrainResult:
     """Run (or resume) a training run; see the module docstring for what it writes."""
     d = distributed.setup(cfg.device)
@@ -177,11 +173,7 @@ class _Trainer(TrainingLoop):
         self.style_dir = cfg.style or (saved or {}).get("style")
         if not self.content_dir or not self.style_dir:
             raise UserError("--content-dir and --style-dir (folders of images) are required")
-        self.start = int(self.ckpt["iteration"]) if self.ckpt else 0
-        if self.start >= self.iters:
-            raise UserError(f"the checkpoint is at iteration {self.start} already; pass a larger --iters to train further")
-        if saved and saved.get("world", 1) != self.d.world:
-            self.info(f"note: the run was started with {saved.get('world', 1)} processes, now {self.d.world}: batches differ from an uninterrupted run")
+        self.begin_at(saved)
 
     # weights, data, optimiser ------------------------------------------------------------------
     def prepare(self) -> None:
@@ -194,13 +186,7 @@ class _Trainer(TrainingLoop):
         if self.ckpt and self.ckpt["vgg"]["sha256"] != self.vgg_record.sha256:
             then, now = self.ckpt["vgg"]["sha256"][:12], self.vgg_record.sha256[:12]
             raise UserError(f"the VGG weights {fixed['vgg']!r} changed since this run started (sha256 {then} then, {now} now)")
-        self.tag = _source_tag(self.run_dir)
-        present = store.weights(self.name)
-        if present is not None and not present.source.startswith(self.tag + ",") and not cfg.overwrite:
-            raise UserError(
-                f"weights {self.name!r} already exist in the store (source: {present.source or 'unknown'}); "
-                "choose another --name, or pass --overwrite to replace them with this run's decoder"
-            )
+        self.claim_name(store, "stylize train", "decoder", cfg.overwrite)
         self.decoder = self._initial_decoder()
         self.info(self.contents.describe("content"))
         self.info(self.styles.describe("style"))

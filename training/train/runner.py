@@ -166,6 +166,26 @@ class TrainingLoop:
                 "pass --resume to continue that run, or choose another --name or --run-dir"
             )
 
+    def begin_at(self, saved: Mapping[str, Any] | None) -> None:
+        """``self.start``: the checkpoint's iteration (0 for a new run), refused where it is at
+        ``self.iters`` already; a note where the run resumes with another number of processes."""
+        self.start = int(self.ckpt["iteration"]) if self.ckpt else 0
+        if self.start >= self.iters:
+            raise UserError(f"the checkpoint is at iteration {self.start} already; pass a larger --iters to train further")
+        if saved and saved.get("world", 1) != self.d.world:
+            self.info(f"note: the run was started with {saved.get('world', 1)} processes, now {self.d.world}: batches differ from an uninterrupted run")
+
+    def claim_name(self, store: Store, command: str, what: str, overwrite: bool) -> None:
+        """``self.tag`` (the source of the weights this run writes: the command and the run
+        folder); weights of the same name that another run wrote are refused unless ``overwrite``."""
+        self.tag = f"{command}, run {self.run_dir.resolve()}"
+        present = store.weights(self.name)
+        if present is not None and not present.source.startswith(self.tag + ",") and not overwrite:
+            raise UserError(
+                f"weights {self.name!r} already exist in the store (source: {present.source or 'unknown'}); "
+                f"choose another --name, or pass --overwrite to replace them with this run's {what}"
+            )
+
     def start_log(self, config: dict[str, Any], tensorboard: bool, columns: tuple[str, ...] = COLUMNS) -> None:
         """The run folder with its ``config.json``, and the log from ``self.start`` on."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
